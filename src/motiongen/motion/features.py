@@ -59,9 +59,11 @@ def offsets_from_template(path: str | Path, spec: SkeletonSpec = HUMANML3D) -> n
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"template skeleton file not found: {path}")
-    data = np.load(path).reshape(-1, np.load(path).shape[-2] if np.load(path).ndim == 3 else spec.num_joints, 3)
-    if data.shape[1] < spec.num_joints:
-        raise ValueError(f"{path}: expected at least {spec.num_joints} joints, got {data.shape[1]}")
+    data = np.load(path)
+    if data.ndim == 2:
+        data = data.reshape(len(data), -1, 3)
+    if data.ndim != 3 or data.shape[1] < spec.num_joints:
+        raise ValueError(f"{path}: expected joints (T, >={spec.num_joints}, 3), got shape {data.shape}")
     return bone_offsets_from_joints(data[0, : spec.num_joints].astype(np.float64), spec)
 
 
