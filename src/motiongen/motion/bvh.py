@@ -1,0 +1,428 @@
+"""BVH in and out.
+
+Reading accepts any hierarchy and channel order (Euler channels are composed in the order listed, i.e. intrinsic
+rotations); a joint's position channels, when present, *replace* its OFFSET as its local translation, which is how
+Blender and most tools read files such as Bandai Namco's (whose non-root position channels equal their offsets).
+``End Site`` points are kept as extra points named ``<joint>_End`` (some rigs, e.g. Aalto's, have no toe joint).
+
+Writing turns joint positions (T, 22, 3) of the HumanML3D layout into a standard BVH: a ``Hips`` root with
+position channels, Mixamo-style joint names that Blender, Maya and Unity recognise, and rotations from IK.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..skeleton import HUMANML3D, SkeletonSpec
+
+__all__ = ["BVH", "BVHError", "read_bvh", "parse_bvh", "write_bvh", "BVH_JOINT_NAMES_22"]
+
+_ROT_CHANNELS = {"xrotation": "X", "yrotation": "Y", "zrotation": "Z"}
+_POS_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
+
+
+class BVHError(ValueError):
+    """A malformed BVH file; the message names the file and the line or joint."""
+
+
+@dataclass
+class BVH:
+    joint_names: list[str]
+    parents: list[int]
+    offsets: np.ndarray                 # (J, 3) rest offsets, file units
+    channels: list[list[str]]           # per joint, as written in the file
+    end_sites: dict[int, np.ndarray]    # joint index -> End Site offset
+    frame_time: float
+    motion: np.ndarray                  # (F, total channels)
+    source: str = "<bvh>"
+    _channel_start: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        start, acc = [], 0
+        for ch in self.channels:
+            start.append(acc)
+            acc += len(ch)
+        self._channel_start = start
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / self.frame_time
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.motion.shape[0])
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def local_transforms(self) -> tuple[Rotation, np.ndarray]:
+        """Per-frame local rotations (scipy Rotation of shape F*J, frame-major) and translations (F, J, 3)."""
+        f, j = self.num_frames, self.num_joints
+        quats = np.zeros((f, j, 4))
+        quats[..., 3] = 1.0
+        trans = np.broadcast_to(self.offsets, (f, j, 3)).copy()
+        for k, chans in enumerate(self.channels):
+            s = self._channel_start[k]
+            order, cols = "", []
+            for c, name in enumerate(chans):
+                lname = name.lower()
+                if lname in _POS_CHANNELS:
+                    trans[:, k, _POS_CHANNELS[lname]] = self.motion[:, s + c]
+                elif lname in _ROT_CHANNELS:
+                    order += _ROT_CHANNELS[lname]
+                    cols.append(s + c)
+            if order:
+                quats[:, k] = Rotation.from_euler(order, self.motion[:, cols], degrees=True).as_quat()
+        # position channels replace the offset only along the axes they name
+        for k, chans in enumerate(self.channels):
+            named = {_POS_CHANNELS[c.lower()] for c in chans if c.lower() in _POS_CHANNELS}
+            for axis in {0, 1, 2} - named:
+                trans[:, k, axis] = self.offsets[k, axis]
+        return Rotation.from_quat(quats.reshape(-1, 4)), trans
+
+    def world_positions(self, include_end_sites: bool = False) -> tuple[np.ndarray, list[str]]:
+        """Forward kinematics: world positions (F, J[+E], 3) in file units, and the names of those points."""
+        f, j = self.num_frames, self.num_joints
+        rot, trans = self.local_transforms()
+        local_q = rot.as_quat().reshape(f, j, 4)
+        world_rot: list[Rotation | None] = [None] * j
+        pos = np.zeros((f, j, 3))
+        for k in range(j):
+            p = self.parents[k]
+            lr = Rotation.from_quat(local_q[:, k])
+            if p < 0:
+                world_rot[k] = lr
+                pos[:, k] = trans[:, k]
+            else:
+                world_rot[k] = world_rot[p] * lr
+                pos[:, k] = pos[:, p] + world_rot[p].apply(trans[:, k])
+        names = list(self.joint_names)
+        if include_end_sites and self.end_sites:
+            extra = []
+            for k, off in self.end_sites.items():
+                extra.append(pos[:, k] + world_rot[k].apply(np.tile(off, (f, 1))))
+                names.append(f"{self.joint_names[k]}_End")
+            pos = np.concatenate([pos, np.stack(extra, axis=1)], axis=1)
+        return pos, names
+
+
+def _fail(source: str, line: int | None, msg: str) -> BVHError:
+    where = f"{source}, line {line}" if line is not None else source
+    return BVHError(f"{where}: {msg}")
+
+
+def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
+    """Parse BVH text. Errors name ``source`` and the line (1-based) or joint at fault."""
+    lines = text.splitlines()
+    names: list[str] = []
+    parents: list[int] = []
+    offsets: list[np.ndarray] = []
+    channels: list[list[str]] = []
+    end_sites: dict[int, np.ndarray] = {}
+    stack: list[int] = []           # joint indices; -2 marks an End Site block
+    pending: str | None = None      # "joint" or "end" waiting for '{'
+    in_end = False
+    i = 0
+    if not any(l.strip().upper().startswith("HIERARCHY") for l in lines[:5]):
+        raise _fail(source, 1, "not a BVH file (no HIERARCHY header)")
+    motion_line = None
+    while i < len(lines):
+        raw = lines[i]
+        toks = raw.split()
+        i += 1
+        if not toks:
+            continue
+        key = toks[0].upper()
+        if key == "HIERARCHY":
+            continue
+        if key in ("ROOT", "JOINT"):
+            if len(toks) < 2:
+                raise _fail(source, i, f"{toks[0]} without a name")
+            if key == "ROOT" and names:
+                raise _fail(source, i, "more than one ROOT (only one skeleton per file is supported)")
+            name = " ".join(toks[1:])
+            if name in names:
+                raise _fail(source, i, f"duplicate joint name {name!r}")
+            names.append(name)
+            parents.append(stack[-1] if stack else -1)
+            offsets.append(np.zeros(3))
+            channels.append([])
+            pending = "joint"
+        elif key == "END":
+            if not stack:
+                raise _fail(source, i, "End Site outside a joint")
+            pending = "end"
+        elif key == "{":
+            if pending == "joint":
+                stack.append(len(names) - 1)
+            elif pending == "end":
+                stack.append(-2)
+                in_end = True
+            else:
+                raise _fail(source, i, "unexpected '{'")
+            pending = None
+        elif key == "}":
+            if not stack:
+                raise _fail(source, i, "unbalanced '}'")
+            if stack.pop() == -2:
+                in_end = False
+        elif key == "OFFSET":
+            try:
+                vals = np.array([float(t) for t in toks[1:4]])
+            except ValueError:
+                raise _fail(source, i, f"OFFSET needs 3 numbers, got {' '.join(toks[1:])!r}") from None
+            if len(vals) != 3 or not np.isfinite(vals).all():
+                raise _fail(source, i, f"OFFSET needs 3 finite numbers, got {' '.join(toks[1:])!r}")
+            if in_end:
+                end_sites[stack[-2]] = vals
+            else:
+                offsets[stack[-1]] = vals
+        elif key == "CHANNELS":
+            try:
+                n = int(toks[1])
+            except (IndexError, ValueError):
+                raise _fail(source, i, "CHANNELS needs a count") from None
+            chans = toks[2:]
+            if len(chans) != n:
+                raise _fail(source, i, f"joint {names[stack[-1]]!r}: CHANNELS declares {n} channels but names {len(chans)}")
+            bad = [c for c in chans if c.lower() not in _ROT_CHANNELS and c.lower() not in _POS_CHANNELS]
+            if bad:
+                raise _fail(source, i, f"joint {names[stack[-1]]!r}: unknown channel {bad[0]!r}")
+            channels[stack[-1]] = chans
+        elif key == "MOTION":
+            if stack:
+                raise _fail(source, i, f"MOTION before the hierarchy is closed ({len(stack)} unclosed '{{')")
+            motion_line = i
+            break
+        else:
+            raise _fail(source, i, f"unexpected {toks[0]!r} in HIERARCHY")
+    if motion_line is None:
+        raise _fail(source, len(lines), "no MOTION block (file truncated?)")
+    if not names:
+        raise _fail(source, motion_line, "no joints in HIERARCHY")
+
+    n_frames = frame_time = None
+    while i < len(lines) and (n_frames is None or frame_time is None):
+        l = lines[i].strip()
+        i += 1
+        if not l:
+            continue
+        m = re.match(r"frames\s*:\s*(\d+)", l, re.I)
+        if m:
+            n_frames = int(m.group(1))
+            continue
+        m = re.match(r"frame\s*time\s*:\s*([-+0-9.eE]+)", l, re.I)
+        if m:
+            frame_time = float(m.group(1))
+            continue
+        raise _fail(source, i, f"expected 'Frames:' and 'Frame Time:', got {l[:40]!r}")
+    if n_frames is None or frame_time is None:
+        raise _fail(source, i, "MOTION block truncated before 'Frames:' / 'Frame Time:'")
+    if not frame_time > 0:
+        raise _fail(source, i, f"Frame Time must be positive, got {frame_time}")
+
+    n_ch = sum(len(c) for c in channels)
+    rows = []
+    first_data_line = i + 1
+    for k, l in enumerate(lines[i:]):
+        toks = l.split()
+        if not toks:
+            continue
+        if len(toks) != n_ch:
+            raise _fail(source, i + k + 1, f"expected {n_ch} channel values (from the hierarchy), found {len(toks)}")
+        rows.append(toks)
+    if len(rows) < n_frames:
+        raise _fail(source, len(lines), f"truncated MOTION block: 'Frames: {n_frames}' but only {len(rows)} frames")
+    rows = rows[:n_frames]
+    try:
+        motion = np.array(rows, dtype=np.float64).reshape(n_frames, n_ch)
+    except ValueError as e:
+        raise _fail(source, None, f"non-numeric value in MOTION block ({e})") from None
+    bad = ~np.isfinite(motion)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        owner = max(k for k, s in enumerate(np.cumsum([0] + [len(x) for x in channels])[:-1]) if s <= c)
+        start = sum(len(x) for x in channels[:owner])
+        raise _fail(source, first_data_line + int(r),
+                    f"joint {names[owner]!r} channel {channels[owner][c - start]}: {motion[r, c]} is not a finite number")
+    return BVH(names, parents, np.array(offsets), channels, end_sites, frame_time, motion, source)
+
+
+def read_bvh(path: str | os.PathLike, member: str | None = None) -> BVH:
+    """Read a BVH file, or a ``member`` of a zip archive in place (``path`` may also be ``archive.zip::member``)."""
+    path = str(path)
+    if member is None and "::" in path:
+        path, member = path.split("::", 1)
+    source = f"{path}::{member}" if member else path
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"BVH file not found: {path}")
+    if member is not None or zipfile.is_zipfile(path):
+        if member is None:
+            raise BVHError(f"{path}: is a zip archive; name the BVH member (archive.zip::member.bvh)")
+        with zipfile.ZipFile(path) as zf:
+            try:
+                data = zf.read(member)
+            except KeyError:
+                raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
+    else:
+        data = Path(path).read_bytes()
+    return parse_bvh(data.decode("utf-8", errors="replace"), source)
+
+
+# ---- writing ------------------------------------------------------------------------------------
+BVH_JOINT_NAMES_22 = (
+    "Hips", "LeftUpLeg", "RightUpLeg", "Spine", "LeftLeg", "RightLeg", "Spine1", "LeftFoot", "RightFoot",
+    "Spine2", "LeftToeBase", "RightToeBase", "Neck", "LeftShoulder", "RightShoulder", "Head", "LeftArm",
+    "RightArm", "LeftForeArm", "RightForeArm", "LeftHand", "RightHand",
+)
+
+
+def _children(parents: list[int]) -> list[list[int]]:
+    kids: list[list[int]] = [[] for _ in parents]
+    for j, p in enumerate(parents):
+        if p >= 0:
+            kids[p].append(j)
+    return kids
+
+
+def _kabsch(rest: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Rotation matrices (T, 3, 3) that best map rest vectors (K, 3) onto current vectors (T, K, 3)."""
+    h = np.einsum("kc,tkd->tcd", rest, cur)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(np.einsum("tij,tjk->tik", u, vt)))
+    corr = np.ones((len(h), 3))
+    corr[:, 2] = d
+    return np.einsum("tji,tj,tkj->tik", vt, corr, u)
+
+
+def _rest_offsets(joints: np.ndarray, spec: SkeletonSpec) -> np.ndarray:
+    """Rest offsets: HumanML3D's rest directions x median bone length, except the children of branching joints
+    (pelvis, spine3), which keep the data's own local geometry so one rigid rotation fits all of them."""
+    parents = spec.parents
+    kids = _children(parents)
+    raw = np.asarray(spec.raw_offsets, dtype=np.float64)
+    rest = np.zeros((spec.num_joints, 3))
+    for j in range(1, spec.num_joints):
+        length = np.median(np.linalg.norm(joints[:, j] - joints[:, parents[j]], axis=-1))
+        rest[j] = raw[j] * length
+    for j, ch in enumerate(kids):
+        if len(ch) < 2:
+            continue
+        vec = joints[:, ch] - joints[:, j:j + 1]                          # (T, K, 3)
+        lr = [c for c in ch if c in dict(spec.left_right_pairs) or c in dict((b, a) for a, b in spec.left_right_pairs)]
+        if len(lr) == 2:
+            a, b = sorted(lr)                                              # left has the lower index in both skeletons
+            left, right = (a, b) if a in dict(spec.left_right_pairs) else (b, a)
+            x = vec[:, ch.index(left)] - vec[:, ch.index(right)]
+            other = [c for c in ch if c not in lr][0]
+            y = vec[:, ch.index(other)]
+            x /= np.linalg.norm(x, axis=-1, keepdims=True)
+            z = np.cross(x, y)
+            z /= np.linalg.norm(z, axis=-1, keepdims=True)
+            y = np.cross(z, x)
+            frame = np.stack([x, y, z], axis=-1)                          # (T, 3, 3), columns = axes
+            local = np.einsum("tcd,tkc->tkd", frame, vec).mean(0)          # vec in the joint's frame
+            for k, c in enumerate(ch):
+                rest[c] = local[k]
+    return rest
+
+
+def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, units: str = "cm",
+              spec: SkeletonSpec = HUMANML3D, joint_names: tuple[str, ...] = BVH_JOINT_NAMES_22) -> None:
+    """Write joint positions (T, 22, 3) in metres, Y up, as BVH (written atomically).
+
+    Each joint's rotation is found by IK: branching joints (pelvis, spine3) take the rigid rotation that best fits
+    all their children (Kabsch), every other joint the minimal rotation turning its rest bone onto the observed
+    bone. Bone lengths are each bone's median, so positions read back match the input up to the input's own
+    bone-length variation.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (spec.num_joints, 3):
+        raise ValueError(f"joints: expected shape (T, {spec.num_joints}, 3), got {joints.shape}")
+    if not np.isfinite(joints).all():
+        raise ValueError("joints: contains NaN or infinite values")
+    scale = {"m": 1.0, "cm": 100.0, "mm": 1000.0}.get(units)
+    if scale is None:
+        raise ValueError(f"units: expected 'm', 'cm' or 'mm', got {units!r}")
+    parents = spec.parents
+    kids = _children(parents)
+    rest = _rest_offsets(joints, spec)
+    t = len(joints)
+    world = np.zeros((t, spec.num_joints, 3, 3))
+    order = _depth_first(kids)
+    for j in order:
+        p = parents[j]
+        parent_rot = world[:, p] if p >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
+        ch = kids[j]
+        if len(ch) >= 2:
+            world[:, j] = _kabsch(rest[ch], joints[:, ch] - joints[:, j:j + 1])
+        elif len(ch) == 1:
+            c = ch[0]
+            d = np.einsum("tji,tj->ti", parent_rot, joints[:, c] - joints[:, j])   # in the parent's frame
+            u = np.broadcast_to(rest[c], d.shape)
+            world[:, j] = parent_rot @ _rotation_between(u, d)
+        else:
+            world[:, j] = parent_rot
+    local = np.empty_like(world)
+    for j in range(spec.num_joints):
+        p = parents[j]
+        local[:, j] = world[:, j] if p < 0 else np.einsum("tji,tjk->tik", world[:, p], world[:, j])
+    euler = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(t, spec.num_joints, 3)
+
+    out = io.StringIO()
+    out.write("HIERARCHY\n")
+
+    def emit(j: int, depth: int) -> None:
+        pad = "  " * depth
+        kw = "ROOT" if parents[j] < 0 else "JOINT"
+        off = np.zeros(3) if parents[j] < 0 else rest[j] * scale
+        out.write(f"{pad}{kw} {joint_names[j]}\n{pad}{{\n")
+        out.write(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}\n")
+        if parents[j] < 0:
+            out.write(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n")
+        else:
+            out.write(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n")
+        if kids[j]:
+            for c in kids[j]:
+                emit(c, depth + 1)
+        else:
+            end = rest[j] * scale * 0.5
+            out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}\n{pad}  }}\n")
+        out.write(f"{pad}}}\n")
+
+    emit(0, 0)
+    out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / fps:.8f}\n")
+    cols = [joints[:, 0] * scale, euler[:, order[0]]]
+    for j in order[1:]:
+        cols.append(euler[:, j])
+    data = np.concatenate(cols, axis=1)
+    np.savetxt(out, data, fmt="%.6f")
+    _atomic_write_text(Path(path), out.getvalue())
+
+
+def _depth_first(kids: list[list[int]]) -> list[int]:
+    order, stack = [], [0]
+    while stack:
+        j = stack.pop()
+        order.append(j)
+        stack.extend(reversed(kids[j]))
+    return order
+
+
+def _rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Minimal rotation matrices turning directions u onto v (T, 3)."""
+    from .quaternion import qbetween_np, quaternion_to_matrix_np
+    return quaternion_to_matrix_np(qbetween_np(u, v))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    from ..io_utils import atomic_write_bytes
+    atomic_write_bytes(path, text.encode())
