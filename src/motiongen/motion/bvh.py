@@ -336,13 +336,16 @@ def _rest_offsets(joints: np.ndarray, spec: SkeletonSpec) -> np.ndarray:
 
 
 def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, units: str = "cm",
-              spec: SkeletonSpec = HUMANML3D, joint_names: tuple[str, ...] = BVH_JOINT_NAMES_22) -> None:
+              spec: SkeletonSpec = HUMANML3D, joint_names: tuple[str, ...] = BVH_JOINT_NAMES_22,
+              branch_positions: bool = True) -> None:
     """Write joint positions (T, 22, 3) in metres, Y up, as BVH (written atomically).
 
     Each joint's rotation is found by IK: branching joints (pelvis, spine3) take the rigid rotation that best fits
     all their children (Kabsch), every other joint the minimal rotation turning its rest bone onto the observed
-    bone. Bone lengths are each bone's median, so positions read back match the input up to the input's own
-    bone-length variation.
+    bone. Bone lengths are each bone's median. Mocap rigs rarely keep the pelvis/hips/spine and chest/neck/clavicle
+    triangles rigid (CMU's clavicles and lower back rotate on their own), so with ``branch_positions`` the children
+    of branching joints (hips, spine, neck, collars) also carry position channels, as Bandai Namco's files do on
+    every joint; positions read back then match the input up to the input's own bone-length variation.
     """
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[1:] != (spec.num_joints, 3):
@@ -376,6 +379,7 @@ def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, un
         p = parents[j]
         local[:, j] = world[:, j] if p < 0 else np.einsum("tji,tjk->tik", world[:, p], world[:, j])
     euler = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(t, spec.num_joints, 3)
+    positioned = {c for j, ch in enumerate(kids) if len(ch) >= 2 for c in ch} if branch_positions else set()
 
     out = io.StringIO()
     out.write("HIERARCHY\n")
@@ -386,7 +390,7 @@ def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, un
         off = np.zeros(3) if parents[j] < 0 else rest[j] * scale
         out.write(f"{pad}{kw} {joint_names[j]}\n{pad}{{\n")
         out.write(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}\n")
-        if parents[j] < 0:
+        if parents[j] < 0 or j in positioned:
             out.write(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n")
         else:
             out.write(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n")
@@ -402,6 +406,9 @@ def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, un
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / fps:.8f}\n")
     cols = [joints[:, 0] * scale, euler[:, order[0]]]
     for j in order[1:]:
+        if j in positioned:
+            p = parents[j]
+            cols.append(np.einsum("tji,tj->ti", world[:, p], joints[:, j] - joints[:, p]) * scale)
         cols.append(euler[:, j])
     data = np.concatenate(cols, axis=1)
     np.savetxt(out, data, fmt="%.6f")

@@ -1,0 +1,1 @@
+"""Datasets in the standard HumanML3D / KIT-ML layout, and the corpus builder."""
