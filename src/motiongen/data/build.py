@@ -47,7 +47,7 @@ LICENCES = {
     "aalto-gait": "Aalto University research data; no licence stated",
 }
 WINDOW = 196          # frames per window for clips of 200+ frames at 20 fps
-MIN_FRAMES = 40
+MIN_FRAMES = 20       # 1 s: shorter clips are skipped; recorded in meta.json as the corpus's loader minimum
 
 
 @dataclass
@@ -185,12 +185,15 @@ class BuildSummary:
     items: dict[str, int]
     seconds: float
     failures: list[str]
+    skipped: list[str]
 
     def describe(self) -> str:
         lines = [f"built {self.out} in {self.seconds:.0f} s"]
         for s in self.clips:
             lines.append(f"  {s:13s} {self.clips[s]:5d} clips  {self.minutes[s]:7.1f} min")
         lines.append("  splits: " + ", ".join(f"{k} {v}" for k, v in self.items.items()))
+        if self.skipped:
+            lines.append(f"  {len(self.skipped)} clip(s) shorter than {MIN_FRAMES} frames at 20 fps skipped")
         if self.failures:
             lines.append(f"  {len(self.failures)} clip(s) failed:")
             lines += [f"    {f}" for f in self.failures[:20]]
@@ -219,7 +222,7 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
     splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     clips = {s: 0 for s in dict.fromkeys(j.source for j in jobs)}
     minutes = {s: 0.0 for s in clips}
-    train_motions, failures = [], []
+    train_motions, failures, skipped = [], [], []
     workers = workers or os.cpu_count() or 1
     ctx = get_context("fork") if hasattr(os, "fork") else get_context()
     with ctx.Pool(workers) if workers > 1 else _Serial() as pool:
@@ -230,7 +233,7 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
                 failures.append(err)
                 continue
             if not variants:
-                failures.append(f"{job.path}: shorter than {MIN_FRAMES} frames at 20 fps; skipped")
+                skipped.append(job.path)
                 continue
             clips[job.source] += 1
             split = split_of(job.clip_id)
@@ -258,7 +261,9 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
         "build_seconds": round(seconds, 1),
         "sources": {s: {"clips": clips[s], "minutes": round(minutes[s], 2), "licence": LICENCES[s]} for s in clips},
         "items": {k: len(v) for k, v in splits.items()},
+        "min_frames": MIN_FRAMES,
         "failures": failures,
+        "skipped_short": skipped,
     }
     atomic_write_bytes(tmp / "meta.json", json.dumps(meta, indent=2).encode())
     (tmp / "LICENSES.txt").write_text("Licences of the sources of this corpus:\n" +
@@ -266,7 +271,8 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
     if out.exists():
         out.rmdir()
     os.replace(tmp, out)
-    return BuildSummary(out, clips, minutes, {k: len(v) for k, v in splits.items()}, seconds, failures)
+    return BuildSummary(out, clips, minutes, {k: len(v) for k, v in splits.items()}, seconds, failures,
+                        skipped)
 
 
 class _Serial:

@@ -94,7 +94,12 @@ class MotionTextDataset:
             raise ValueError(f"{self.root}: Mean.npy/Std.npy must have shape ({self.spec.feature_dim},), "
                              f"got {self.mean.shape} and {self.std.shape}")
         self.max_frames = max_frames or self.spec.max_frames
-        self.min_frames = min_frames or self.spec.min_frames
+        meta = self.root / "meta.json"          # a built corpus states its own minimum length
+        corpus_min = None
+        if meta.exists():
+            import json
+            corpus_min = json.loads(meta.read_text()).get("min_frames")
+        self.min_frames = min_frames or corpus_min or self.spec.min_frames
         self.unit_length = unit_length
         self.normalize = normalize
         self.seed = seed
