@@ -17,7 +17,7 @@ def _all_rig_files():
     files = []
     for sub in ("cmu", "xia-style", "cmu-iclone", "aalto-gait"):
         files += sorted((BVH_DIR / sub).glob("*.bvh"))
-    out = [(str(f), "cmu-iclone" if "iclone" in str(f) else None) for f in files]
+    out = [(str(f), "cmu-iclone" if f.parent.name == "cmu-iclone" else None) for f in files]
     for ds in ("dataset-1", "dataset-2"):
         zpath = BVH_DIR / "bandai-namco" / ds / "data.zip"
         members = sorted(m for m in zipfile.ZipFile(zpath).namelist() if m.endswith(".bvh"))
