@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from motiongen.motion.bvh import BVH_JOINT_NAMES_22, BVHError, parse_bvh, read_bvh, write_bvh
-from motiongen.motion.retarget import PRESETS, detect_units, retarget_bvh
+from motiongen.motion.retarget import PRESETS, retarget_bvh
 from motiongen.skeleton import HUMANML3D
 
 from conftest import BVH_DIR, data_left_direction, needs_shared
@@ -184,3 +184,26 @@ def test_zip_member_errors(tmp_path):
 def test_presets_cover_all_22_joints():
     for preset in PRESETS.values():
         assert set(preset.joints) == set(HUMANML3D.joint_names), preset.name
+
+
+@pytest.mark.slow
+def test_blender_imports_our_bvh(tmp_path, real_samples):
+    """Blender's own BVH importer reads our file and places every bone where our joints are (Blender is Z up)."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+    blender = shutil.which("blender")
+    if blender is None:
+        pytest.skip("Blender is not installed (apt-get install blender)")
+    _, joints = real_samples["012314"]
+    write_bvh(tmp_path / "m.bvh", joints)
+    script = Path(__file__).with_name("blender_read_bvh.py")
+    frames = [0, 60, 120]
+    subprocess.run([blender, "-b", "--factory-startup", "--python", str(script), "--", str(tmp_path / "m.bvh"),
+                    str(tmp_path / "out.json"), *map(str, frames)], check=True, capture_output=True, timeout=300)
+    got = json.loads((tmp_path / "out.json").read_text())
+    for f in frames:
+        heads = np.array([got[str(f)][n] for n in BVH_JOINT_NAMES_22])
+        ours = joints[f][:, [0, 2, 1]] * np.array([1.0, -1.0, 1.0])       # Y up -> Blender's Z up
+        assert np.abs(heads - ours).max() < 0.01, f

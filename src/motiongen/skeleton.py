@@ -128,45 +128,38 @@ class SkeletonSpec:
         return perm
 
     # ---- body parts as feature-index lists ------------------------------------------------------
+    def _part_feature_indices(self, parts: dict[str, tuple[int, ...]], left_leg: str, right_leg: str,
+                              sort: bool) -> dict[str, np.ndarray]:
+        """Each part's joints' feature indices (root: its 4 trajectory dims too), plus each leg's foot contacts."""
+        lay = self.layout
+        out: dict[str, np.ndarray] = {}
+        for part, joints in parts.items():
+            idx: list[int] = [i for j in joints for i in lay.joint_indices(j)]
+            if part == left_leg:
+                idx += lay.foot_contact_indices("left")
+            if part == right_leg:
+                idx += lay.foot_contact_indices("right")
+            out[part] = np.array(sorted(idx) if sort else idx, dtype=np.int64)
+        return out
+
     def finemogen_part_feature_indices(self) -> dict[str, np.ndarray]:
-        """FineMoGen's 7 body parts (sec. 3.3 "spatial independence") as feature indices.
+        """FineMoGen's 7 body parts (sec. 3.3 "spatial independence") as sorted feature indices.
 
         Each joint's ric / 6D rotation / local velocity goes to the part that owns the joint; the root's
         4 trajectory dims and its local velocity form the pelvis/trajectory part; each foot's two contact
         channels go to its leg. The 7 parts partition the feature vector exactly.
         """
-        lay = self.layout
-        out: dict[str, np.ndarray] = {}
-        for part, joints in self.finemogen_parts.items():
-            idx: list[int] = []
-            for j in joints:
-                idx += lay.joint_indices(j)
-            if part == "left_leg":
-                idx += lay.foot_contact_indices("left")
-            if part == "right_leg":
-                idx += lay.foot_contact_indices("right")
-            out[part] = np.array(sorted(idx), dtype=np.int64)
-        return out
+        return self._part_feature_indices(self.finemogen_parts, "left_leg", "right_leg", sort=True)
 
     def histf_part_feature_indices(self) -> dict[str, np.ndarray]:
-        """HiSTF Mamba's 6 parts (appendix A.4, following ParCo) as feature indices, in Whole2Part order.
+        """HiSTF Mamba's 6 parts (appendix A.4, following ParCo) as feature indices, in Whole2Part order
+        (joint by joint, then the foot contacts).
 
         The arms and the backbone share one joint (spine3 / the torso top, see :attr:`histf_shared_joint`), whose
         features therefore appear in three parts. Feet contacts go to the legs; the root trajectory (4 dims + root
         local velocity) is the Root part.
         """
-        lay = self.layout
-        out: dict[str, np.ndarray] = {}
-        for part, joints in self.histf_parts.items():
-            idx: list[int] = []
-            for j in joints:
-                idx += lay.joint_indices(j)
-            if part == "L_Leg":
-                idx += lay.foot_contact_indices("left")
-            if part == "R_Leg":
-                idx += lay.foot_contact_indices("right")
-            out[part] = np.array(idx, dtype=np.int64)
-        return out
+        return self._part_feature_indices(self.histf_parts, "L_Leg", "R_Leg", sort=False)
 
     @property
     def histf_shared_joint(self) -> int:

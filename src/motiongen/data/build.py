@@ -21,7 +21,6 @@ import os
 import shutil
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..skeleton import HUMANML3D, SkeletonSpec, get_skeleton
+from ..skeleton import SkeletonSpec, get_skeleton
 
 __all__ = ["Caption", "read_texts", "write_texts", "MotionTextDataset", "load_split_ids", "dataset_stats", "show_item"]
 

@@ -317,13 +317,12 @@ def _rest_offsets(joints: np.ndarray, spec: SkeletonSpec) -> np.ndarray:
         if len(ch) < 2:
             continue
         vec = joints[:, ch] - joints[:, j:j + 1]                          # (T, K, 3)
-        lr = [c for c in ch if c in dict(spec.left_right_pairs) or c in dict((b, a) for a, b in spec.left_right_pairs)]
-        if len(lr) == 2:
-            a, b = sorted(lr)                                              # left has the lower index in both skeletons
-            left, right = (a, b) if a in dict(spec.left_right_pairs) else (b, a)
-            x = vec[:, ch.index(left)] - vec[:, ch.index(right)]
-            other = [c for c in ch if c not in lr][0]
-            y = vec[:, ch.index(other)]
+        left = [c for c in ch if spec.joint_names[c].startswith("left")]
+        right = [c for c in ch if spec.joint_names[c].startswith("right")]
+        other = [c for c in ch if c not in left + right]
+        if len(left) == 1 and len(right) == 1 and other:
+            x = vec[:, ch.index(left[0])] - vec[:, ch.index(right[0])]
+            y = vec[:, ch.index(other[0])]
             x /= np.linalg.norm(x, axis=-1, keepdims=True)
             z = np.cross(x, y)
             z /= np.linalg.norm(z, axis=-1, keepdims=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io_utils import atomic_write
-from ..skeleton import HUMANML3D, SkeletonSpec, get_skeleton
+from ..skeleton import SkeletonSpec, get_skeleton
 
 __all__ = ["render_motion"]
 
@@ -68,7 +68,7 @@ def render_motion(joints: np.ndarray, path: str | os.PathLike, fps: float = 20.0
     ax.plot(root[:, 0], root[:, 1], np.zeros(len(root)), color="#2ca02c", lw=1.2, alpha=0.7)
     lines = [ax.plot([], [], [], color=_chain_colour(c, spec), lw=2.5, marker="o", ms=2.5)[0]
              for c in spec.kinematic_chain]
-    text = fig.text(0.02, 0.95, title[:80], fontsize=9)
+    fig.text(0.02, 0.95, title[:80], fontsize=9)
     counter = fig.text(0.85, 0.02, "", fontsize=8)
     fig.subplots_adjust(0, 0, 1, 1)
     fig.canvas.draw()
@@ -101,5 +101,4 @@ def render_motion(joints: np.ndarray, path: str | os.PathLike, fps: float = 20.0
         atomic_write(path, write)
     finally:
         plt.close(fig)
-        del text
     return path
