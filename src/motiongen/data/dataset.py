@@ -161,7 +161,6 @@ def dataset_stats(root: str | Path) -> str:
     root = Path(root)
     lines = [f"dataset: {root}"]
     motion_dir = _require(root / "new_joint_vecs", "folder new_joint_vecs/")
-    dims = set()
     for split in ("train", "val", "test"):
         if not (root / f"{split}.txt").exists():
             continue
@@ -169,11 +168,10 @@ def dataset_stats(root: str | Path) -> str:
         frames, captions = [], 0
         for mid in ids:
             m = np.load(motion_dir / f"{mid}.npy", mmap_mode="r")
-            dims.add(m.shape[1])
             frames.append(len(m))
             tf = root / "texts" / f"{mid}.txt"
             captions += len(read_texts(tf)) if tf.exists() else 0
-        fps = get_skeleton(dims.pop() if len(dims) == 1 else 263).fps if frames else 20.0
+        fps = get_skeleton(int(m.shape[1])).fps if frames else 20.0
         if frames:
             f = np.array(frames)
             lines.append(f"  {split:5s}: {len(ids):5d} motions, {f.sum() / fps / 60:7.1f} min, {captions:6d} captions, "

@@ -81,11 +81,6 @@ class BVH:
                     cols.append(s + c)
             if order:
                 quats[:, k] = Rotation.from_euler(order, self.motion[:, cols], degrees=True).as_quat()
-        # position channels replace the offset only along the axes they name
-        for k, chans in enumerate(self.channels):
-            named = {_POS_CHANNELS[c.lower()] for c in chans if c.lower() in _POS_CHANNELS}
-            for axis in {0, 1, 2} - named:
-                trans[:, k, axis] = self.offsets[k, axis]
         return Rotation.from_quat(quats.reshape(-1, 4)), trans
 
     def world_positions(self, include_end_sites: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -230,8 +225,7 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
         raise _fail(source, i, f"Frame Time must be positive, got {frame_time}")
 
     n_ch = sum(len(c) for c in channels)
-    rows = []
-    first_data_line = i + 1
+    rows, row_lines = [], []
     for k, l in enumerate(lines[i:]):
         toks = l.split()
         if not toks:
@@ -239,6 +233,7 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
         if len(toks) != n_ch:
             raise _fail(source, i + k + 1, f"expected {n_ch} channel values (from the hierarchy), found {len(toks)}")
         rows.append(toks)
+        row_lines.append(i + k + 1)
     if len(rows) < n_frames:
         raise _fail(source, len(lines), f"truncated MOTION block: 'Frames: {n_frames}' but only {len(rows)} frames")
     rows = rows[:n_frames]
@@ -249,9 +244,10 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
     bad = ~np.isfinite(motion)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        owner = max(k for k, s in enumerate(np.cumsum([0] + [len(x) for x in channels])[:-1]) if s <= c)
-        start = sum(len(x) for x in channels[:owner])
-        raise _fail(source, first_data_line + int(r),
+        starts = np.cumsum([0] + [len(x) for x in channels])
+        owner = int(np.searchsorted(starts, c, side="right")) - 1
+        start = int(starts[owner])
+        raise _fail(source, row_lines[int(r)],
                     f"joint {names[owner]!r} channel {channels[owner][c - start]}: {motion[r, c]} is not a finite number")
     return BVH(names, parents, np.array(offsets), channels, end_sites, frame_time, motion, source)
 
