@@ -148,7 +148,7 @@ def test_small_build_then_load_stats_and_show(tmp_path, capsys):
             assert not set(ids) & set((out / f"{other}.txt").read_text().split())
     # mirror copies share the split of their clip
     all_ids = {s: set((out / f"{s}.txt").read_text().split()) for s in ("train", "val", "test")}
-    for s, ids in all_ids.items():
+    for ids in all_ids.values():
         for i in ids:
             if i.startswith("M") and i[1:] in set().union(*all_ids.values()):
                 assert i[1:] in ids

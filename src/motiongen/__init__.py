@@ -3,3 +3,14 @@
 Data flows one way: text -> encoder -> denoiser (stepped by a scheduler) -> features -> joints -> export.
 """
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Lazy: `import motiongen` stays light; torch, diffusers and the text encoder load on first use.
+    if name in ("generate", "MotionPipeline", "GeneratedMotion", "Prompt"):
+        from . import pipeline
+        return getattr(pipeline, name)
+    if name in ("Plan", "load_plan"):
+        from . import plan
+        return getattr(plan, name)
+    raise AttributeError(f"module 'motiongen' has no attribute '{name}'")

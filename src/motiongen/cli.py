@@ -1,5 +1,5 @@
-"""The ``motiongen`` command line. Subcommands read like a sentence: ``motiongen convert IN OUT``,
-``motiongen data build --source ... --out ...``, ``motiongen data show DIR ID --out x.mp4``."""
+"""The ``motiongen`` command line. Subcommands read like a sentence: ``motiongen generate "a person waves"
+--out DIR``, ``motiongen convert IN OUT``, ``motiongen data build --source ... --out ...``, ``motiongen models``."""
 from __future__ import annotations
 
 import argparse
@@ -31,11 +31,160 @@ def _cmd_data_show(args) -> None:
     print(f"wrote {show_item(args.dir, args.id, args.out)}")
 
 
+def read_prompts_file(path: str, default_seconds: float) -> list:
+    """One prompt a line: ``text#seconds`` (``#seconds`` optional). Blank lines are skipped."""
+    from pathlib import Path
+
+    from .pipeline import Prompt
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--prompts file '{p}' does not exist")
+    prompts = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        text, secs = line, default_seconds
+        if "#" in line:
+            text, tail = line.rsplit("#", 1)
+            try:
+                secs = float(tail)
+            except ValueError:
+                raise ValueError(f"{p}:{n}: expected 'text#seconds', but '{tail}' is not a number") from None
+        if not text.strip():
+            raise ValueError(f"{p}:{n}: the text is empty")
+        prompts.append(Prompt(text.strip(), secs))
+    if not prompts:
+        raise ValueError(f"--prompts file '{p}' has no prompts")
+    return prompts
+
+
+def _cmd_generate(args) -> None:
+    from .export import check_output_dir, write_outputs
+    from .pipeline import MotionPipeline
+    from .plan import load_plan
+
+    sources = [x for x in (args.text is not None, args.prompts is not None, args.plan is not None) if x]
+    if len(sources) != 1:
+        raise ValueError("give exactly one of: a TEXT, --prompts FILE, or --plan FILE")
+    check_output_dir(args.out, args.overwrite)
+    if args.text is not None:
+        prompts = [args.text]
+    elif args.prompts is not None:
+        prompts = read_prompts_file(args.prompts, args.seconds)
+    else:
+        prompts = [load_plan(args.plan)]
+    pipe = MotionPipeline.from_pretrained(args.model, device=args.device, clip_path=args.clip_path)
+    motions = pipe.generate(prompts, args.seconds, num_samples=args.num_samples, seed=args.seed,
+                            sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
+                            guidance_schedule=args.guidance_schedule, batch_size=args.batch_size, half=args.half,
+                            progress=not args.quiet)
+    dirs = write_outputs(args.out, motions, preview=args.preview, bvh=not args.no_bvh, overwrite=args.overwrite)
+    for m, d in zip(motions, dirs):
+        t = m.meta["timings_s"]
+        print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
+              f"{m.meta['steps']} steps, denoising {t['denoise']:.2f} s (batch of {m.meta['batch_size']})")
+
+
+def _cmd_models_list(args) -> None:
+    from .models.registry import list_denoisers
+    print(f"{'model':<12} {'parameters':>12}  default sampler  description")
+    for name, cls in list_denoisers().items():
+        model = cls(cls.config_class())
+        doc = (cls.__doc__ or cls.__module__).strip().splitlines()[0]
+        sampler, steps = cls.default_sampler
+        print(f"{name:<12} {model.num_parameters() / 1e6:>11.2f}M  {sampler + ' ' + str(steps):<15}  {doc}")
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    import json
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ValueError(f"--set expects key=value, got '{it}'")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def _cmd_models_init(args) -> None:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from .models.registry import build_denoiser
+    from .pipeline import MotionPipeline
+    from .skeleton import get_skeleton
+    from .text.encoders import load_text_encoder
+    torch.manual_seed(args.seed)
+    if Path(args.out).exists() and any(Path(args.out).iterdir()) and not args.overwrite:
+        raise FileExistsError(f"--out '{args.out}' exists and is not empty; pass --overwrite to replace it")
+    enc = load_text_encoder(args.text_encoder, args.clip_path)
+    overrides = {"text_dim": enc.dim, **_parse_overrides(args.set)}
+    denoiser = build_denoiser(args.model_type, **overrides)
+    D = denoiser.config.feature_dim
+    if args.stats:
+        mean = np.load(Path(args.stats) / "Mean.npy", allow_pickle=False)
+        std = np.load(Path(args.stats) / "Std.npy", allow_pickle=False)
+    else:
+        mean, std = np.zeros(D, np.float32), np.ones(D, np.float32)
+    pipe = MotionPipeline(denoiser, enc, mean, std, {"skeleton": get_skeleton(D).name})
+    pipe.save_pretrained(args.out, extra_info={"note": "randomly initialised (motiongen models init)"})
+    print(f"wrote a random {args.model_type} model ({denoiser.num_parameters() / 1e6:.2f}M parameters) "
+          f"to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
     p = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"motiongen {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="turn a sentence (or prompts file, or plan) into motion files",
+                       description="Generate motions and write motion.npy (features), joints.npy (T, 22, 3), "
+                                   "motion.bvh, preview.mp4|gif, plan.json and meta.json to --out.")
+    g.add_argument("text", nargs="?", help="what the person does, e.g. 'a person waves with the left hand'")
+    g.add_argument("--out", required=True, help="output directory (several motions go to sample_NNN/ inside)")
+    g.add_argument("--seconds", type=float, default=4.0, help="duration of each motion (default 4)")
+    g.add_argument("--prompts", metavar="FILE", help="one prompt a line: 'text#seconds' (batched)")
+    g.add_argument("--plan", metavar="FILE", help="a fine-grained plan (JSON: stages x body parts)")
+    g.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model, or $MOTIONGEN_MODEL)")
+    g.add_argument("--sampler", choices=["ddpm", "ddim", "dpm"], help="default: the model's own (see meta.json)")
+    g.add_argument("--steps", type=int, help="denoising steps (default: ddpm 1000, ddim 50, dpm 10 or the model's)")
+    g.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    g.add_argument("--guidance-schedule", choices=["constant", "linear"],
+                   help="constant w, or FineMoGen's w_t = 1 + s*t/T (default: the model's)")
+    g.add_argument("--seed", type=int, default=0, help="random seed of the first motion (default 0)")
+    g.add_argument("--num-samples", type=int, default=1, help="motions per prompt (default 1)")
+    g.add_argument("--batch-size", type=int, default=16, help="motions denoised together (default 16)")
+    g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    g.add_argument("--half", action="store_true", help="half precision (GPU only)")
+    g.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4", help="preview format (default mp4)")
+    g.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
+    g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+    g.add_argument("--clip-path", metavar="DIR", help="local CLIP weights, for models trained with CLIP")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.set_defaults(func=_cmd_generate)
+
+    m = sub.add_parser("models", help="list the denoisers, or create a randomly initialised model directory",
+                       description="Without an action: list each registered denoiser with its default parameter "
+                                   "count.")
+    m.set_defaults(func=_cmd_models_list)
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION")
+    mi = msub.add_parser("init", help="write a randomly initialised model directory (for tests and trials)")
+    mi.add_argument("model_type", help="a registered denoiser (see `motiongen models`)")
+    mi.add_argument("--out", required=True, help="model directory to write")
+    mi.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    mi.add_argument("--stats", metavar="DIR", help="take Mean.npy / Std.npy from this dataset folder")
+    mi.add_argument("--text-encoder", default="minilm", choices=["minilm", "clip"])
+    mi.add_argument("--clip-path", metavar="DIR")
+    mi.add_argument("--seed", type=int, default=0)
+    mi.add_argument("--overwrite", action="store_true")
+    mi.set_defaults(func=_cmd_models_init)
 
     c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
                        description="Convert between BVH, joints .npy (T, J, 3), features .npy (T, 263|251) and "

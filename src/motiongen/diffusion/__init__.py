@@ -1,0 +1,1 @@
+"""Gaussian diffusion (schedule, losses) and sampling (diffusers schedulers, guidance, inpainting)."""

@@ -1,0 +1,119 @@
+"""Gaussian diffusion shared by every denoiser: the noise schedule, forward noising and the training losses.
+
+Both papers use linear betas from 1e-4 to 0.02 over T = 1000 steps and a denoiser that predicts the clean
+motion x0 directly (FineMoGen sec. 3.5; HiSTF appendix A.2 eq. 4, "we predict the simple objective directly").
+
+Losses (HiSTF appendix A.2, after MDM):
+
+* eq. 4  L_simple = E || x0 - G(x_t, t, c) ||^2, masked to valid frames;
+* eq. 5  L_pos    = || FK(x0) - FK(x0_hat) ||^2, joint positions recovered from the features;
+* eq. 6  L_foot   = || (FK(x0_hat)_{i+1} - FK(x0_hat)_i) * f_i ||^2, foot joints only, f_i the ground-truth contact;
+* eq. 7  L_vel    = || (FK(x0)_{i+1} - FK(x0)_i) - (FK(x0_hat)_{i+1} - FK(x0_hat)_i) ||^2;
+* eq. 8  L = L_simple + lambda_pos L_pos + lambda_vel L_vel + lambda_foot L_foot.
+
+The paper does not give the lambdas; they default to 0 here (MDM's HumanML3D setting) and are set per run.
+FK is :func:`motiongen.motion.features.recover_joints_from_features`, applied to de-normalised features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..motion.features import recover_joints_from_features
+from ..skeleton import get_skeleton
+
+__all__ = ["GaussianDiffusion", "LossWeights", "masked_mse"]
+
+
+@dataclass
+class LossWeights:
+    """Weights of eq. 8. ``simple`` is the x0 MSE; the others are HiSTF's geometric terms."""
+
+    simple: float = 1.0
+    pos: float = 0.0
+    foot: float = 0.0
+    vel: float = 0.0
+
+
+def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the valid frames. a, b: (B, T, ...); mask: (B, T) bool/float."""
+    m = mask.to(a.dtype).reshape(mask.shape + (1,) * (a.dim() - 2))
+    se = (a - b) ** 2 * m
+    per_frame_elems = a[0, 0].numel()
+    return se.sum() / (m.sum() * per_frame_elems).clamp(min=1.0)
+
+
+class GaussianDiffusion:
+    """Linear-beta DDPM schedule (T steps) with x0 prediction. Sampling lives in :mod:`.sampling`."""
+
+    def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
+        if num_timesteps < 1:
+            raise ValueError(f"num_timesteps must be >= 1, got {num_timesteps}")
+        self.num_timesteps = num_timesteps
+        self.beta_start = beta_start
+        self.beta_end = beta_end
+        self.betas = torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+        self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
+
+    def config(self) -> dict:
+        return {"num_timesteps": self.num_timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
+                "beta_schedule": "linear", "prediction_type": "sample"}
+
+    def sample_timesteps(self, batch: int, generator: torch.Generator | None = None,
+                         device=None) -> torch.Tensor:
+        return torch.randint(0, self.num_timesteps, (batch,), generator=generator, device=device)
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps."""
+        abar = self.alphas_cumprod.to(x0.device)[t].to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
+        return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
+
+    def training_losses(self, denoiser, x0: torch.Tensor, mask: torch.Tensor, cond, *,
+                        weights: LossWeights | None = None, timesteps: torch.Tensor | None = None,
+                        noise: torch.Tensor | None = None, mean: torch.Tensor | None = None,
+                        std: torch.Tensor | None = None, generator: torch.Generator | None = None) -> dict:
+        """One diffusion training loss. x0: normalised features (B, T, D); mask: (B, T) valid frames.
+
+        ``cond`` is passed to the denoiser unchanged (text dropout for guidance is the caller's job).
+        ``mean``/``std`` (D,) are needed only for the geometric terms. Returns a dict of scalar tensors
+        with ``loss`` the weighted total (plus the denoiser's own auxiliary loss, e.g. MoE balancing).
+        """
+        weights = weights or LossWeights()
+        B = x0.shape[0]
+        if timesteps is None:
+            timesteps = self.sample_timesteps(B, generator, device=x0.device)
+        if noise is None:
+            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = self.q_sample(x0, timesteps, noise)
+        pred = denoiser(x_t, timesteps, cond, mask)
+        out = {"simple": masked_mse(pred, x0, mask)}
+        total = weights.simple * out["simple"]
+        if weights.pos or weights.foot or weights.vel:
+            if mean is None or std is None:
+                raise ValueError("geometric losses need the normalisation mean and std")
+            spec = get_skeleton(x0.shape[-1])
+            j_true = recover_joints_from_features(x0.float() * std + mean, spec.num_joints)
+            j_pred = recover_joints_from_features(pred.float() * std + mean, spec.num_joints)
+            if weights.pos:
+                out["pos"] = masked_mse(j_pred, j_true, mask)
+                total = total + weights.pos * out["pos"]
+            pair_mask = mask[:, 1:] & mask[:, :-1]
+            v_true = j_true[:, 1:] - j_true[:, :-1]
+            v_pred = j_pred[:, 1:] - j_pred[:, :-1]
+            if weights.vel:
+                out["vel"] = masked_mse(v_pred, v_true, pair_mask)
+                total = total + weights.vel * out["vel"]
+            if weights.foot:
+                layout = spec.layout
+                contact = (x0.float() * std + mean)[..., layout.slices["foot_contact"]] > 0.5  # (B, T, 4)
+                feet = list(spec.left_foot_index) + list(spec.right_foot_index)  # contact channel order
+                fv = v_pred[:, :, feet] * contact[:, :-1, :, None].to(v_pred.dtype)
+                out["foot"] = masked_mse(fv, torch.zeros_like(fv), pair_mask)
+                total = total + weights.foot * out["foot"]
+        aux = getattr(denoiser, "aux_loss", None)
+        if aux is not None:
+            out["aux"] = aux
+            total = total + aux
+        out["loss"] = total
+        return out

@@ -1,0 +1,96 @@
+"""Write generated motions to an output directory: ``motion.npy`` (features), ``joints.npy`` (T, 22, 3),
+``motion.bvh``, ``preview.mp4`` or ``.gif``, ``plan.json`` and ``meta.json``.
+
+One motion fills the directory itself; several go to ``sample_000/``, ``sample_001/`` ... with an index in the
+top-level ``meta.json``. The whole directory is assembled beside the target and renamed into place, so an
+interrupted run leaves nothing half-written and an existing directory is replaced only when asked to.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .motion.bvh import write_bvh
+from .motion.render import render_motion
+
+__all__ = ["PREVIEW_FORMATS", "check_output_dir", "write_motion_files", "write_outputs"]
+
+PREVIEW_FORMATS = ("mp4", "gif", "none")
+
+
+def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse (before any work) to write over a non-empty directory unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out '{out}' exists and is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"--out '{out}' exists and is not empty; choose another directory or pass "
+                              f"--overwrite to replace it")
+    return out
+
+
+def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = True) -> dict:
+    """Write one motion's files into ``folder`` (which must exist). Returns {kind: filename}."""
+    files = {}
+    np.save(folder / "motion.npy", np.asarray(motion.features, np.float32))
+    files["features"] = "motion.npy"
+    np.save(folder / "joints.npy", np.asarray(motion.joints, np.float32))
+    files["joints"] = "joints.npy"
+    if bvh:
+        write_bvh(folder / "motion.bvh", motion.joints, fps=motion.fps)
+        files["bvh"] = "motion.bvh"
+    if preview != "none":
+        render_motion(motion.joints, folder / f"preview.{preview}", fps=motion.fps, title=motion.text[:60])
+        files["preview"] = f"preview.{preview}"
+    plan = motion.plan or {"stages": [{"text": motion.text, "frames": [0, motion.num_frames]}]}
+    (folder / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    files["plan"] = "plan.json"
+    meta = dict(motion.meta)
+    meta["files"] = files
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return files
+
+
+def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", bvh: bool = True,
+                  overwrite: bool = False, extra_meta: dict | None = None) -> list[Path]:
+    """Write motions to ``out`` atomically; returns the folder of each motion."""
+    if preview not in PREVIEW_FORMATS:
+        raise ValueError(f"preview must be one of {', '.join(PREVIEW_FORMATS)}, got '{preview}'")
+    out = check_output_dir(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        if len(motions) == 1:
+            if extra_meta:
+                motions[0].meta.update(extra_meta)
+            write_motion_files(tmp, motions[0], preview, bvh)
+            rel = [Path(".")]
+        else:
+            rel = []
+            index = []
+            for n, m in enumerate(motions):
+                sub = Path(f"sample_{n:03d}")
+                (tmp / sub).mkdir()
+                if extra_meta:
+                    m.meta.update(extra_meta)
+                write_motion_files(tmp / sub, m, preview, bvh)
+                rel.append(sub)
+                index.append({"dir": str(sub), "text": m.text, "seed": m.seed, "frames": m.num_frames})
+            (tmp / "meta.json").write_text(json.dumps({"samples": index, **(extra_meta or {})}, indent=2) + "\n")
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out / r for r in rel]

