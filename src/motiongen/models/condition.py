@@ -8,7 +8,7 @@ frames; with one stage it may be omitted (the stage spans the motion).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,6 +24,9 @@ class MotionCondition:
     num_groups: int = 1
     stage_bounds: torch.Tensor | None = None   # (B, S, 2) long, [start, end)
     stage_valid: torch.Tensor | None = None    # (B, S) bool; stages beyond a sample's plan are padding
+    # Denoisers may keep work that depends only on the text here (e.g. FineMoGen's text transformer) so that the
+    # many denoising steps of one sampling run do it once. Never used in training mode.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def batch_size(self) -> int:

@@ -1,0 +1,1 @@
+"""FineMoGen: SAMI attention, sparse MoE, the denoiser."""
