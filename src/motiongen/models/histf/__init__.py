@@ -1,0 +1,1 @@
+"""HiSTF Mamba: selective scan, Bi-Temporal and Dual-Spatial Mamba, DSFM, the denoiser."""

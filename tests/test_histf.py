@@ -1,0 +1,145 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from motiongen.diffusion.gaussian import GaussianDiffusion
+from motiongen.models.condition import MotionCondition
+from motiongen.models.histf.blocks import BiTemporalMamba, WholeToParts
+from motiongen.models.histf.model import PAPER_PARAMETERS
+from motiongen.models.histf.ssm import SelectiveSSM, selective_scan, selective_scan_reference
+from motiongen.models.registry import build_denoiser
+from motiongen.skeleton import HUMANML3D, KIT
+from motiongen.text.encoders import TextFeatures
+
+TINY = dict(latent_dim=32, num_temporal_blocks=2, num_layers=1, d_state=4, part_dim=8, whole_dim=16,
+            dropout=0.0, text_dim=24)
+
+
+def _inputs(Bt=2, L=37, Dn=6, N=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(Bt, L, Dn, generator=g)
+    delta = torch.nn.functional.softplus(torch.randn(Bt, L, Dn, generator=g))
+    A = -torch.rand(Dn, N, generator=g) * 2
+    B = torch.randn(Bt, L, N, generator=g)
+    C = torch.randn(Bt, L, N, generator=g)
+    D = torch.randn(Dn, generator=g)
+    return x, delta, A, B, C, D
+
+
+@pytest.mark.parametrize("mode", ["sequential", "parallel"])
+def test_scans_equal_the_sequential_reference(mode):
+    args = _inputs()
+    ref = selective_scan_reference(*args)
+    assert torch.allclose(selective_scan(*args, mode=mode), ref, atol=1e-5)
+
+
+def test_backward_scan_is_the_flipped_forward_scan_of_the_flipped_input():
+    x, delta, A, B, C, D = _inputs(seed=1)
+    back = selective_scan(x, delta, A, B, C, D, reverse=True, mode="sequential")
+    flipped = selective_scan(x.flip(1), delta.flip(1), A, B.flip(1), C.flip(1), D, mode="sequential").flip(1)
+    assert torch.allclose(back, flipped, atol=1e-6)
+    # and it really is a different (anti-causal) computation: the first output sees the last input
+    x2 = x.clone()
+    x2[:, -1] += 1.0
+    back2 = selective_scan(x2, delta, A, B, C, D, reverse=True, mode="sequential")
+    assert (back2[:, 0] - back[:, 0]).abs().max() > 0
+
+
+def test_zero_delta_frames_leave_the_state_untouched():
+    torch.manual_seed(0)
+    ssm = SelectiveSSM(6, 4)
+    x = torch.randn(1, 20, 6)
+    mask = torch.ones(1, 20, dtype=torch.bool)
+    mask[:, 14:] = False
+    y = ssm(x, mask, reverse=True)
+    x2 = x.clone()
+    x2[:, 14:] = 100 * torch.randn(1, 6, 6)
+    y2 = ssm(x2, mask, reverse=True)
+    assert torch.allclose(y[:, :14], y2[:, :14], atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", [HUMANML3D, KIT])
+def test_whole2part_then_part2whole_is_exact(spec):
+    w2p = WholeToParts({k: torch.as_tensor(v) for k, v in spec.histf_part_feature_indices().items()},
+                       spec.feature_dim)
+    x = torch.randn(3, 11, spec.feature_dim)
+    parts = w2p.split(x)
+    assert len(parts) == 6
+    assert torch.equal(w2p.merge(parts), x)
+    # shared features are averaged over their copies
+    parts[0] = parts[0] + 1.0
+    merged = w2p.merge(parts)
+    assert not torch.equal(merged, x)
+    # the shared torso-top joint is copied into three parts
+    assert int(w2p.copies.max()) == 3
+
+
+def test_bi_temporal_block_padding_invariance():
+    torch.manual_seed(0)
+    blk = BiTemporalMamba(16, d_state=4).eval()
+    x = torch.randn(1, 30, 16)
+    m = torch.ones(1, 30, dtype=torch.bool)
+    m[:, 22:] = False
+    y = blk(x, m)
+    x2 = x.clone()
+    x2[:, 22:] = 50.0
+    assert torch.allclose(blk(x2, m)[:, :22], y[:, :22], atol=1e-5)
+    assert torch.allclose(blk(x[:, :22], None), y[:, :22], atol=1e-5)
+
+
+def _cond(B, D=24):
+    g = torch.Generator().manual_seed(0)
+    return MotionCondition(TextFeatures(torch.randn(B, 4, D, generator=g), torch.ones(B, 4, dtype=torch.bool),
+                                        torch.randn(B, D, generator=g)))
+
+
+@pytest.mark.parametrize("kw", [
+    {}, dict(num_temporal_blocks=3), dict(num_temporal_blocks=4), dict(num_layers=3),
+    dict(use_part_branch=False), dict(use_whole_branch=False), dict(use_dsfm=False),
+])
+def test_ablation_configs_build_and_run(kw):
+    torch.manual_seed(0)
+    m = build_denoiser("histf", **{**TINY, **kw}).eval()
+    x = torch.randn(2, 25, 263)
+    mask = torch.ones(2, 25, dtype=torch.bool)
+    mask[1, 18:] = False
+    out = m(x, torch.tensor([3, 800]), _cond(2), mask)
+    assert out.shape == (2, 25, 263) and torch.isfinite(out).all()
+    alone = m(x[1:, :18], torch.tensor([800]), MotionCondition(_cond(2).text.index(slice(1, 2))),
+              torch.ones(1, 18, dtype=torch.bool))
+    assert torch.allclose(out[1, :18], alone[0], atol=1e-4)
+
+
+def test_both_spatial_branches_off_is_rejected():
+    with pytest.raises(ValueError, match="at least one"):
+        build_denoiser("histf", **{**TINY, "use_part_branch": False, "use_whole_branch": False})
+
+
+def test_default_parameter_count_is_near_the_papers():
+    m = build_denoiser("histf", text_dim=512)      # CLIP width, as in the paper
+    assert abs(m.num_parameters() / 1e6 - PAPER_PARAMETERS["N3-L2"]) < 0.5
+    assert m.default_sampler == ("dpm", 10)
+
+
+def test_tiny_model_overfits_one_real_motion(real_samples):
+    feats = real_samples["000000"][0][:48].astype(np.float32)
+    x0 = torch.as_tensor((feats - feats.mean(0)) / (feats.std(0) + 1e-2))[None].repeat(8, 1, 1)
+    torch.manual_seed(0)
+    m = build_denoiser("histf", **{**TINY, "latent_dim": 64}).train()
+    opt = torch.optim.Adam(m.parameters(), lr=2e-3)
+    d = GaussianDiffusion()
+    cond = _cond(8)
+    mask = torch.ones(8, 48, dtype=torch.bool)
+    gen = torch.Generator().manual_seed(0)
+    losses, start = [], time.perf_counter()
+    while time.perf_counter() - start < 60 and len(losses) < 500:
+        out = d.training_losses(m, x0, mask, cond, generator=gen)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(out["simple"].item())
+        if len(losses) >= 40 and np.mean(losses[:10]) > 10 * np.mean(losses[-10:]):
+            break
+    assert np.mean(losses[:10]) > 10 * np.mean(losses[-10:]), (losses[:10], losses[-10:], len(losses))
