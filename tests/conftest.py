@@ -1,4 +1,6 @@
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,3 +34,29 @@ def data_left_direction(joints: np.ndarray, ankle_ids, toe_ids) -> np.ndarray:
     fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
     left = np.cross(np.array([0.0, 1.0, 0.0]), fwd)
     return left
+
+
+@pytest.fixture()
+def hml_folder(tmp_path, real_samples):
+    """A standard-layout folder (in tmp, never in the repo) from the 7 real HumanML3D motions and real captions."""
+    from motiongen.data.dataset import Caption, write_texts
+    root = tmp_path / "hml"
+    (root / "new_joint_vecs").mkdir(parents=True)
+    (root / "texts").mkdir()
+    caps = json.loads((HUMANML3D_DIR / "captions-partial" / "captions_2427_ids.json").read_text())
+    for sid, (vecs, _) in real_samples.items():
+        np.save(root / "new_joint_vecs" / f"{sid}.npy", vecs)
+    shutil.copy(HUMANML3D_DIR / "texts" / "000000.txt", root / "texts" / "000000.txt")
+    for sid in real_samples:
+        if sid == "000000":
+            continue
+        lines = [Caption(c, ()) for _, _, c in caps.get(sid.lstrip("M"), [])] or [Caption(f"motion {sid}")]
+        # one sub-segment caption (1 s .. 3.5 s = 50 frames) on every motion, as HumanML3D has
+        lines.append(Caption("a sub-segment caption", ("a/DET",), 1.0, 3.5))
+        write_texts(root / "texts" / f"{sid}.txt", lines)
+    shutil.copy(HUMANML3D_DIR / "Mean.npy", root / "Mean.npy")
+    shutil.copy(HUMANML3D_DIR / "Std.npy", root / "Std.npy")
+    (root / "train.txt").write_text("\n".join(real_samples) + "\n")
+    return root
+
+

@@ -138,6 +138,19 @@ def _cmd_models_init(args) -> None:
           f"to {args.out}")
 
 
+def _cmd_train(args) -> None:
+    from .train.trainer import load_train_config, train
+    overrides = {"model": args.model, "data": args.data, "out": args.out, "steps": args.steps,
+                 "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
+                 "checkpoint_every": args.checkpoint_every}
+    mc = _parse_overrides(args.set)
+    cfg = load_train_config(args.config, overrides)
+    if mc:
+        cfg.model_config = {**cfg.model_config, **mc}
+    run = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"trained {cfg.model} for {cfg.steps} steps; model directory: {run}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
     p = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
@@ -185,6 +198,25 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--seed", type=int, default=0)
     mi.add_argument("--overwrite", action="store_true")
     mi.set_defaults(func=_cmd_models_init)
+
+    t = sub.add_parser("train", help="train a denoiser on a dataset folder; the run folder becomes a model directory",
+                       description="Train FineMoGen, HiSTF Mamba or the baseline. Settings come from the paper "
+                                   "defaults, then --config (TOML/YAML/JSON, keys = TrainConfig fields), then flags. "
+                                   "Runs on one CPU/GPU, or on several under torchrun.")
+    t.add_argument("--model", choices=["finemogen", "histf", "baseline"], help="denoiser (default finemogen)")
+    t.add_argument("--data", help="dataset folder in the HumanML3D layout (e.g. from `motiongen data build`)")
+    t.add_argument("--out", help="run folder (checkpoints, log.csv, and the model files)")
+    t.add_argument("--config", metavar="FILE", help="TOML, YAML or JSON with TrainConfig fields")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field (repeatable)")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
 
     c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
                        description="Convert between BVH, joints .npy (T, J, 3), features .npy (T, 263|251) and "

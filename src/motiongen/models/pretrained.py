@@ -71,6 +71,29 @@ def save_model_dir(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray
     return path
 
 
+def update_model_files(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray, std: np.ndarray,
+                       info: dict, state_dict: dict | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Write the model files into an existing folder (e.g. a training run), each file atomically and
+    config.json last, leaving other files (checkpoints, logs) alone. ``state_dict`` overrides the weights
+    (e.g. the EMA copy)."""
+    from safetensors.torch import save_file
+
+    from ..io_utils import atomic_write, atomic_write_bytes
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = state_dict if state_dict is not None else denoiser.state_dict()
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in state.items()}
+    atomic_write(path / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": FORMAT,
+                                                                                 "model_type": denoiser.model_type}))
+    atomic_write(path / "mean.npy", lambda p: np.save(p, np.asarray(mean, dtype=np.float32)))
+    atomic_write(path / "std.npy", lambda p: np.save(p, np.asarray(std, dtype=np.float32)))
+    cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_type": denoiser.model_type,
+           "model": dataclasses.asdict(denoiser.config), **info}
+    atomic_write_bytes(path / CONFIG_NAME, (json.dumps(cfg, indent=2, default=_json_default) + "\n").encode())
+    return path
+
+
 def _json_default(o):
     if isinstance(o, (np.integer, np.floating)):
         return o.item()

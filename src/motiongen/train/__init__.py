@@ -1,0 +1,1 @@
+"""Training loop (resume, EMA, AMP, distributed)."""

@@ -1,0 +1,315 @@
+"""Training: ``motiongen train --model finemogen|histf|baseline --data DIR --out RUN_DIR [--config FILE]``.
+
+* Optimiser Adam or AdamW; learning-rate schedule constant, cosine or step, each with linear warm-up; gradient
+  clipping; an exponential moving average (EMA) of the weights, which is what the finished model uses.
+* Classifier-free guidance training: each caption is replaced by the null text with probability ``cond_drop``
+  (10%, both papers).
+* Determinism and exact resume: the batch of step s is a pure function of (seed, s) — an epoch permutation
+  plus the dataset's (seed, epoch, index) crops — and the timesteps, noise, text dropout and dropout masks of
+  step s come from generators seeded with (seed, s, rank). A resumed run therefore repeats an uninterrupted one
+  bit for bit (on the same device). Checkpoints (``train_state.pt``: model, EMA, optimiser, schedule, step) are
+  written atomically every ``checkpoint_every`` steps and at the end.
+* Several processes: run under ``torchrun``; each rank takes its share of every global batch and gradients are
+  averaged by DistributedDataParallel (gloo on CPU, nccl on GPU). The same command runs as one process.
+* Mixed precision on GPU (bf16 autocast) with ``amp = true``.
+* ``RUN_DIR`` is a model directory (config.json, model.safetensors, mean.npy, std.npy) that
+  ``motiongen generate --model RUN_DIR`` loads; ``log.csv`` holds the losses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..diffusion.gaussian import GaussianDiffusion, LossWeights
+from ..io_utils import atomic_write
+from ..models.base import config_from_dict
+from ..models.condition import MotionCondition
+from ..models.pretrained import update_model_files
+from ..models.registry import build_denoiser
+from ..text.encoders import load_text_encoder
+
+__all__ = ["TrainConfig", "load_train_config", "train", "TrainError"]
+
+
+class TrainError(ValueError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    model: str = "finemogen"
+    model_config: dict = field(default_factory=dict)   # overrides of the denoiser's defaults
+    data: str = ""
+    out: str = ""
+    text_encoder: str = "minilm"
+    clip_path: str = ""
+    steps: int = 1000
+    batch_size: int = 64                # global batch, split over ranks
+    optimizer: str = "adamw"            # adam | adamw
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    schedule: str = "cosine"            # constant | cosine | step
+    warmup_steps: int = 100
+    step_size: int = 100000             # for schedule = step
+    step_gamma: float = 0.1
+    min_lr_ratio: float = 0.0           # cosine floor, as a fraction of lr
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    cond_drop: float = 0.1
+    loss_simple: float = 1.0
+    loss_pos: float = 0.0
+    loss_foot: float = 0.0
+    loss_vel: float = 0.0
+    max_frames: int = 196
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    amp: bool = False
+    device: str = "auto"                # auto | cpu | cuda
+    sampler: str = ""                   # default sampler written into the model's config.json
+    sampler_steps: int = 0
+    guidance_scale: float = 2.5
+    guidance_schedule: str = "constant"
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.loss_simple, self.loss_pos, self.loss_foot, self.loss_vel)
+
+
+def load_train_config(path: str | os.PathLike | None, overrides: dict | None = None) -> TrainConfig:
+    """Read a TOML/YAML/JSON file (keys = TrainConfig fields) and apply ``overrides`` (None values ignored)."""
+    data: dict = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise TrainError(f"config file '{p}' does not exist")
+        text = p.read_text()
+        try:
+            if p.suffix == ".toml":
+                import tomllib
+                data = tomllib.loads(text)
+            elif p.suffix in (".yaml", ".yml"):
+                try:
+                    import yaml
+                except ImportError as e:
+                    raise TrainError(f"'{p}': YAML configs need PyYAML (pip install pyyaml), or use TOML") from e
+                data = yaml.safe_load(text) or {}
+            elif p.suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise TrainError(f"config file '{p}': expected .toml, .yaml or .json")
+        except TrainError:
+            raise
+        except Exception as e:  # parse errors of any of the three formats
+            raise TrainError(f"config file '{p}' could not be parsed: {e}") from e
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            data[k] = v
+    try:
+        cfg = config_from_dict(TrainConfig, data, where=str(path or "train config"))
+    except (TypeError, ValueError) as e:
+        raise TrainError(str(e)) from e
+    if cfg.optimizer not in ("adam", "adamw"):
+        raise TrainError(f"optimizer must be 'adam' or 'adamw', got '{cfg.optimizer}'")
+    if cfg.schedule not in ("constant", "cosine", "step"):
+        raise TrainError(f"schedule must be constant, cosine or step, got '{cfg.schedule}'")
+    if cfg.steps < 1 or cfg.batch_size < 1:
+        raise TrainError("steps and batch_size must be positive")
+    if not 0 <= cfg.cond_drop < 1:
+        raise TrainError(f"cond_drop must be in [0, 1), got {cfg.cond_drop}")
+    return cfg
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Multiplier of cfg.lr at ``step`` (0-based): linear warm-up, then the schedule."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        prog = min(1.0, (step - cfg.warmup_steps) / span)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * prog))
+    if cfg.schedule == "step":
+        return cfg.step_gamma ** ((step - cfg.warmup_steps) // cfg.step_size)
+    return 1.0
+
+
+def _dist():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return world, rank
+
+
+class _Batches:
+    """The global batch of step s: a pure function of (seed, s)."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, world: int, rank: int):
+        self.ds, self.bs, self.seed, self.world, self.rank = dataset, batch_size, seed, world, rank
+        self.per_epoch = len(dataset) // batch_size
+        if self.per_epoch < 1:
+            raise TrainError(f"the training split has {len(dataset)} items, fewer than batch_size={batch_size}")
+        self._perm_epoch, self._perm = -1, None
+
+    def __call__(self, step: int) -> dict:
+        epoch, within = divmod(step, self.per_epoch)
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.ds))
+            self._perm_epoch = epoch
+            self.ds.set_epoch(epoch)
+        idx = self._perm[within * self.bs:(within + 1) * self.bs][self.rank::self.world]
+        items = [self.ds[int(i)] for i in idx]
+        return {"motion": torch.as_tensor(np.stack([it["motion"] for it in items])),
+                "mask": torch.as_tensor(np.stack([it["mask"] for it in items])),
+                "text": [it["text"] for it in items]}
+
+
+def _state_path(out: Path) -> Path:
+    return out / "train_state.pt"
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None,
+          return_model: bool = False):
+    """Run (or resume) training; returns RUN_DIR (and the trained module with ``return_model``).
+    ``stop_after`` ends the run after that many steps, as an interruption would (tests of resume)."""
+    from ..data.dataset import MotionTextDataset
+
+    world, rank = _dist()
+    distributed = world > 1
+    if cfg.device == "auto":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() \
+            else torch.device("cpu")
+    else:
+        device = torch.device(cfg.device)
+    if distributed and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if not cfg.data:
+        raise TrainError("give the dataset folder (--data DIR)")
+    if not cfg.out:
+        raise TrainError("give the run folder (--out RUN_DIR)")
+    out = Path(cfg.out)
+    state_file = _state_path(out)
+    if resume and not state_file.is_file():
+        raise TrainError(f"--resume: no checkpoint at '{state_file}'")
+    if not resume and out.exists() and any(out.iterdir()):
+        raise TrainError(f"--out '{out}' exists and is not empty; pass --resume to continue it or choose another "
+                         f"folder")
+    dataset = MotionTextDataset(cfg.data, "train", max_frames=cfg.max_frames, seed=cfg.seed)
+    D = dataset.spec.feature_dim
+    encoder = load_text_encoder(cfg.text_encoder, cfg.clip_path or None)
+    torch.manual_seed(cfg.seed)
+    try:
+        model = build_denoiser(cfg.model, feature_dim=D, text_dim=encoder.dim, **cfg.model_config).to(device)
+    except (TypeError, ValueError) as e:
+        raise TrainError(f"model_config: {e}") from e
+    ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    start_step = 0
+    if resume:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        saved = state["config"]
+        for key in ("model", "model_config", "seed", "batch_size", "text_encoder"):
+            if saved.get(key) != json.loads(json.dumps(getattr(cfg, key))):
+                raise TrainError(f"--resume: the run was started with {key}={saved.get(key)!r}, now "
+                                 f"{getattr(cfg, key)!r}; resume with the same settings")
+        model.load_state_dict(state["model"])
+        ema = {k: v.to(torch.float32) for k, v in state["ema"].items()}
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = int(state["step"])
+    net = model
+    if distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
+    diffusion = GaussianDiffusion()
+    mean_t = torch.as_tensor(dataset.mean, device=device)
+    std_t = torch.as_tensor(dataset.std, device=device)
+    batches = _Batches(dataset, cfg.batch_size, cfg.seed, world, rank)
+    weights = cfg.loss_weights()
+    is_main = rank == 0
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "train_config.json",
+                     lambda p: p.write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"))
+    log_path = out / "log.csv"
+    if is_main and not log_path.exists():
+        log_path.write_text("step,loss,simple,aux,lr,steps_per_s\n")
+    from tqdm.auto import tqdm
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and is_main), desc="training")
+    model.train()
+    t_last, steps_since = time.perf_counter(), 0
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    for step in range(start_step, end):
+        torch.manual_seed(cfg.seed * 1_000_003 + step * world + rank)        # dropout masks
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 7_919 + step * world + rank + 1)
+        batch = batches(step)
+        x0 = batch["motion"].to(device)
+        mask = batch["mask"].to(device)
+        B = x0.shape[0]
+        t = torch.randint(0, diffusion.num_timesteps, (B,), generator=gen).to(device)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        drop = (torch.rand(B, generator=gen) < cfg.cond_drop).to(device)
+        cond = MotionCondition(encoder.encode(batch["text"]).to(device)).dropped(drop)
+        lr = cfg.lr * lr_factor(cfg, step)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+            losses = diffusion.training_losses(net, x0, mask, cond, weights=weights, timesteps=t, noise=noise,
+                                               mean=mean_t, std=std_t)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if v.is_floating_point():
+                    ema[k].mul_(cfg.ema_decay).add_(v.detach().float(), alpha=1 - cfg.ema_decay)
+                else:
+                    ema[k].copy_(v)
+        loss_val = float(losses["loss"].detach())
+        if not math.isfinite(loss_val):
+            raise TrainError(f"step {step}: the loss is {loss_val}; lower the learning rate (lr={cfg.lr})")
+        steps_since += 1
+        bar.update(1)
+        done = step + 1
+        if is_main and (done % cfg.log_every == 0 or done == end):
+            now = time.perf_counter()
+            sps = steps_since / max(now - t_last, 1e-9)
+            t_last, steps_since = now, 0
+            bar.set_postfix(loss=f"{loss_val:.4f}", steps_s=f"{sps:.2f}")
+            aux = float(losses.get("aux", torch.tensor(0.0)).detach())
+            with open(log_path, "a") as f:
+                f.write(f"{done},{loss_val:.6f},{float(losses['simple'].detach()):.6f},{aux:.6f},{lr:.3e},{sps:.3f}\n")
+        if done % cfg.checkpoint_every == 0 or done == end:
+            if is_main:
+                _save(out, model, ema, optimizer, done, cfg, dataset, encoder)
+            if distributed:
+                torch.distributed.barrier()
+    bar.close()
+    if distributed and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return (out, model) if return_model else out
+
+
+def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, dataset, encoder) -> None:
+    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+             "ema": {k: v.cpu() for k, v in ema.items()}, "optimizer": optimizer.state_dict(), "step": step,
+             "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+    atomic_write(_state_path(out), lambda p: torch.save(state, p), suffix=".pt")
+    sampler, steps = model.default_sampler
+    info = {"skeleton": dataset.spec.name, "text_encoder": encoder.spec(), "fps": 20.0,
+            "diffusion": GaussianDiffusion().config(),
+            "sampling": {"sampler": cfg.sampler or sampler, "steps": cfg.sampler_steps or steps,
+                         "guidance_scale": cfg.guidance_scale, "guidance_schedule": cfg.guidance_schedule},
+            "training": {"data": str(cfg.data), "steps": step, "batch_size": cfg.batch_size, "seed": cfg.seed,
+                         "weights": "EMA" if cfg.ema_decay > 0 else "raw"}}
+    weights = {k: v.to(model.state_dict()[k].dtype) for k, v in ema.items()} if cfg.ema_decay > 0 else None
+    update_model_files(out, model, dataset.mean, dataset.std, info, state_dict=weights)

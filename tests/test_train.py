@@ -1,0 +1,117 @@
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+from motiongen.cli import main
+from motiongen.pipeline import MotionPipeline
+from motiongen.train.trainer import TrainConfig, TrainError, load_train_config, lr_factor, train
+
+TINY = {"latent_dim": 32, "num_layers": 1, "num_heads": 2, "ff_dim": 32, "dropout": 0.1}
+
+
+def _cfg(data, out, **kw):
+    base = dict(model="baseline", model_config=TINY, data=str(data), out=str(out), steps=6, batch_size=4,
+                warmup_steps=2, checkpoint_every=3, log_every=1, lr=1e-3, seed=1, device="cpu")
+    return load_train_config(None, {**base, **kw})
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(hml_folder, tmp_path):
+    train(_cfg(hml_folder, tmp_path / "full"), progress=False)
+    train(_cfg(hml_folder, tmp_path / "cut"), progress=False, stop_after=3)
+    cut_mid = load_file(str(tmp_path / "cut" / "model.safetensors"))
+    train(_cfg(hml_folder, tmp_path / "cut"), resume=True, progress=False)
+    a = load_file(str(tmp_path / "full" / "model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], cut_mid[k]) for k in a)          # the resumed part did train
+    sa = torch.load(tmp_path / "full" / "train_state.pt", weights_only=True)
+    sb = torch.load(tmp_path / "cut" / "train_state.pt", weights_only=True)
+    assert sa["step"] == sb["step"] == 6
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    rows = (tmp_path / "cut" / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss") and [r.split(",")[0] for r in rows[1:]] == [str(i) for i in range(1, 7)]
+
+
+def test_finished_run_is_a_model_directory(hml_folder, tmp_path):
+    run = train(_cfg(hml_folder, tmp_path / "run", steps=3), progress=False)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["training"]["steps"] == 3 and cfg["training"]["weights"] == "EMA"
+    pipe = MotionPipeline.from_pretrained(run)
+    [m] = pipe.generate("a person walks", seconds=1.0, steps=2)
+    assert m.joints.shape == (20, 22, 3) and np.isfinite(m.joints).all()
+
+
+def test_run_folder_is_protected_and_resume_checks_settings(hml_folder, tmp_path):
+    train(_cfg(hml_folder, tmp_path / "run", steps=2), progress=False)
+    with pytest.raises(TrainError, match="not empty"):
+        train(_cfg(hml_folder, tmp_path / "run", steps=2), progress=False)
+    with pytest.raises(TrainError, match="started with seed=1"):
+        train(_cfg(hml_folder, tmp_path / "run", steps=4, seed=2), resume=True, progress=False)
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train(_cfg(hml_folder, tmp_path / "other"), resume=True, progress=False)
+
+
+def test_config_files_and_schedules(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('model = "histf"\nlr = 1e-4\nschedule = "step"\nstep_size = 10\nstep_gamma = 0.5\n'
+                 'warmup_steps = 5\n[model_config]\nnum_layers = 1\n')
+    cfg = load_train_config(f, {"steps": 100, "lr": None})
+    assert cfg.model == "histf" and cfg.lr == 1e-4 and cfg.model_config == {"num_layers": 1} and cfg.steps == 100
+    assert lr_factor(cfg, 0) == pytest.approx(0.2) and lr_factor(cfg, 5) == 1.0 and lr_factor(cfg, 15) == 0.5
+    cos = TrainConfig(steps=110, warmup_steps=10, schedule="cosine")
+    assert lr_factor(cos, 10) == pytest.approx(1.0) and lr_factor(cos, 110) == pytest.approx(0.0, abs=1e-9)
+    assert lr_factor(cos, 60) == pytest.approx(0.5)
+    f.write_text("learning_rate = 3\n")
+    with pytest.raises(TrainError, match="unknown field"):
+        load_train_config(f)
+    f.write_text('optimizer = "sgd"\n')
+    with pytest.raises(TrainError, match="optimizer"):
+        load_train_config(f)
+    f.write_text("steps = [\n")
+    with pytest.raises(TrainError, match="could not be parsed"):
+        load_train_config(f)
+    with pytest.raises(TrainError, match="does not exist"):
+        load_train_config(tmp_path / "none.toml")
+
+
+def test_cli_train(hml_folder, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["train", "--model", "baseline", "--data", str(hml_folder), "--out", str(out), "--steps", "2",
+                 "--batch-size", "4", "--set", "latent_dim=16", "--set", "num_layers=1", "--set", "ff_dim=16",
+                 "--device", "cpu", "--quiet"]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert main(["train", "--model", "baseline", "--data", str(tmp_path / "nodata"), "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2
+    assert "nodata" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, world, port, data, out, result_dir):
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
+                       "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
+    torch.set_num_threads(1)
+    _, model = train(_cfg(data, out, steps=3, checkpoint_every=100), progress=False, return_model=True)
+    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, f"{result_dir}/rank{rank}.pt")
+
+
+def test_two_cpu_processes_keep_identical_weights(hml_folder, tmp_path):
+    world = 2
+    mp.spawn(_worker, args=(world, _free_port(), str(hml_folder), str(tmp_path / "ddp"), str(tmp_path)),
+             nprocs=world, join=True)
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    init = torch.load(tmp_path / "ddp" / "train_state.pt", weights_only=True)["step"]
+    assert init == 3
