@@ -151,6 +151,29 @@ def _cmd_train(args) -> None:
     print(f"trained {cfg.model} for {cfg.steps} steps; model directory: {run}")
 
 
+def _cmd_train_evaluator(args) -> None:
+    from .evaluate.evaluator import train_evaluator
+    out = train_evaluator(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                          seed=args.seed, progress=not args.quiet, glove_dir=args.glove, device=args.device)
+    import json
+    hist = json.loads((out / "config.json").read_text())["history"]
+    last = hist[-1]
+    print(f"trained an evaluator for {len(hist)} epochs -> {out}; validation R-precision top-1 "
+          f"{last['val_top1']:.3f}, top-3 {last['val_top3']:.3f}, MM-Dist {last['val_mm_dist']:.3f}")
+
+
+def _cmd_evaluate(args) -> None:
+    from .evaluate.runner import evaluate_models, format_table, write_results
+    res = evaluate_models(args.models, args.data, args.evaluator, split=args.split,
+                          replications=args.replications, mm_texts=args.mm_texts, mm_samples=args.mm_samples,
+                          seed=args.seed, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
+                          device=args.device, max_items=args.max_items, progress=not args.quiet)
+    print(format_table(res))
+    if args.json:
+        write_results(args.json, res)
+        print(f"wrote {args.json}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
     p = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
@@ -217,6 +240,43 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    te = sub.add_parser("train-evaluator", help="train a Guo-style text-motion matching evaluator on a dataset",
+                        description="Train the evaluator architecture of Guo et al. (movement conv + BiGRU motion "
+                                    "encoder, BiGRU text encoder over word vectors + POS) with its contrastive loss, "
+                                    "so FID / R-precision / MM-Dist can be computed on any dataset.")
+    te.add_argument("--data", required=True)
+    te.add_argument("--out", required=True)
+    te.add_argument("--epochs", type=int, default=30)
+    te.add_argument("--batch-size", type=int, default=32)
+    te.add_argument("--lr", type=float, default=1e-4)
+    te.add_argument("--seed", type=int, default=0)
+    te.add_argument("--glove", metavar="DIR", help="use GloVe our_vab_* files instead of learned word vectors")
+    te.add_argument("--device", default="cpu")
+    te.add_argument("--quiet", action="store_true")
+    te.set_defaults(func=_cmd_train_evaluator)
+
+    ev = sub.add_parser("evaluate", help="evaluate models side by side (FID, R-precision, MM-Dist, Diversity, "
+                                         "MultiModality, foot skating)",
+                        description="EVAL_DIR: a folder from `motiongen train-evaluator`, or Guo et al.'s files "
+                                    "(finest.tar, mean.npy, std.npy, and GloVe our_vab_data.npy, our_vab_words.pkl, "
+                                    "our_vab_idx.pkl in it or in its glove/ subfolder).")
+    ev.add_argument("--models", nargs="+", required=True, metavar="MODEL_DIR")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--evaluator", required=True, metavar="EVAL_DIR")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--replications", type=int, default=20)
+    ev.add_argument("--mm-texts", type=int, default=100, help="texts for MultiModality (0 to skip)")
+    ev.add_argument("--mm-samples", type=int, default=30, help="samples per MultiModality text")
+    ev.add_argument("--max-items", type=int, help="use only this many items of the split (quick runs)")
+    ev.add_argument("--sampler", choices=["ddpm", "ddim", "dpm"])
+    ev.add_argument("--steps", type=int)
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ev.add_argument("--quiet", action="store_true")
+    ev.set_defaults(func=_cmd_evaluate)
 
     c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
                        description="Convert between BVH, joints .npy (T, J, 3), features .npy (T, 263|251) and "

@@ -1,0 +1,1 @@
+"""Evaluation: the Guo evaluator, the field metrics, physical metrics."""
