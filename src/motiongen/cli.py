@@ -174,6 +174,24 @@ def _cmd_evaluate(args) -> None:
         print(f"wrote {args.json}")
 
 
+def _cmd_edit(args) -> None:
+    from .edit.editor import edit, make_backend
+    from .export import check_output_dir, write_outputs
+    check_output_dir(args.out, args.overwrite)
+    kw = {}
+    if args.backend == "openai":
+        kw = {"base_url": args.llm_url, "model": args.llm_model, "api_key": args.llm_key, "timeout": args.llm_timeout}
+    res = edit(args.from_dir, args.instruction, backend=make_backend(args.backend, **kw), model=args.model,
+               regenerate_all=args.regenerate_all, seed=args.seed, device=args.device, guidance_scale=args.guidance)
+    print("plan changes:")
+    for line in res.diff:
+        print("  " + line)
+    if res.kept:
+        print("kept from the earlier motion: " + "; ".join(res.kept))
+    [d] = write_outputs(args.out, res.motions, preview=args.preview, overwrite=args.overwrite)
+    print(f"wrote {d}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
     p = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
@@ -205,6 +223,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clip-path", metavar="DIR", help="local CLIP weights, for models trained with CLIP")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
+
+    e = sub.add_parser("edit", help="edit an earlier output with an instruction (LLM or offline), keeping the rest",
+                       description="Revise the plan of an earlier `generate`/`edit` output with an instruction, print "
+                                   "the plan's diff, and generate again. Unchanged stages and body parts are held to "
+                                   "the earlier motion unless --regenerate-all (FineMoGen's behaviour).")
+    e.add_argument("instruction", help="e.g. 'make the second stage slower and raise the left arm higher'")
+    e.add_argument("--from", dest="from_dir", required=True, metavar="OUT_DIR", help="an earlier output folder")
+    e.add_argument("--out", required=True, metavar="NEW_DIR")
+    e.add_argument("--backend", choices=["offline", "openai"], default="offline",
+                   help="offline: a deterministic interpreter; openai: any OpenAI-compatible chat server")
+    e.add_argument("--llm-url", help="base URL, e.g. http://127.0.0.1:8080/v1 (or $MOTIONGEN_LLM_BASE_URL)")
+    e.add_argument("--llm-model", help="model name sent to the server (or $MOTIONGEN_LLM_MODEL)")
+    e.add_argument("--llm-key", help="API key (or $OPENAI_API_KEY)")
+    e.add_argument("--llm-timeout", type=float, default=60.0)
+    e.add_argument("--regenerate-all", action="store_true", help="regenerate everything (the paper's behaviour)")
+    e.add_argument("--model", metavar="DIR", help="default: the model that made the earlier output")
+    e.add_argument("--seed", type=int, help="default: the earlier output's seed")
+    e.add_argument("--guidance", type=float)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
+    e.add_argument("--overwrite", action="store_true")
+    e.set_defaults(func=_cmd_edit)
 
     m = sub.add_parser("models", help="list the denoisers, or create a randomly initialised model directory",
                        description="Without an action: list each registered denoiser with its default parameter "

@@ -1,0 +1,111 @@
+"""An edit backend that asks any OpenAI-compatible chat-completions server (OpenAI, llama.cpp's server, Ollama,
+vLLM ...) to rewrite a plan (FineMoGen sec. 3.4). Standard library only (urllib).
+
+The prompt carries the plan format and two worked examples; the answer must be the revised plan as JSON. An answer
+that is not JSON or breaks the plan format is sent back once with the validation error; a second failure, an HTTP
+error or a time-out raises :class:`LLMEditError` with the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import urllib.error
+import urllib.request
+
+from ..plan import PART_NAMES, Plan, PlanError
+
+__all__ = ["OpenAIChatEditor", "LLMEditError", "SYSTEM_PROMPT"]
+
+
+class LLMEditError(ValueError):
+    pass
+
+
+SYSTEM_PROMPT = f"""You edit fine-grained motion plans for a text-to-motion model.
+A plan is JSON: {{"stages": [{{"text": "...", "frames": [start, end], "parts": {{"<part>": "..."}}}}, ...]}}
+- stages are consecutive time segments at 20 frames per second; frames are [start, end) integers, not overlapping;
+- "text" describes the whole body in that stage; "parts" (optional) describes single body parts, with part names
+  from: {", ".join(PART_NAMES)};
+- keep everything the user did not ask to change exactly as it is (same texts, same frames).
+Answer with the complete revised plan as one JSON object and nothing else.
+
+Example 1. Plan: {{"stages": [{{"text": "a person walks forward", "frames": [0, 60]}}]}}
+Instruction: add a jump at the end
+Answer: {{"stages": [{{"text": "a person walks forward", "frames": [0, 60]}}, {{"text": "the person jumps", "frames": [60, 100]}}]}}
+
+Example 2. Plan: {{"stages": [{{"text": "a person waves", "frames": [0, 40]}}, {{"text": "the person sits", "frames": [40, 80]}}]}}
+Instruction: wave higher and for longer
+Answer: {{"stages": [{{"text": "a person waves", "frames": [0, 60],
+  "parts": {{"right_arm": "wave the right hand high above the head"}}}}, {{"text": "the person sits", "frames": [60, 100]}}]}}
+"""
+
+
+def extract_json(text: str):
+    """The first JSON object in an answer (code fences and chatter around it are tolerated)."""
+    fence = re.search(r"```(?:json)?\s*(\{.*?\})\s*```", text, re.DOTALL)
+    if fence:
+        text = fence.group(1)
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("the answer contains no JSON object")
+    obj, _ = json.JSONDecoder().raw_decode(text[start:])
+    return obj
+
+
+class OpenAIChatEditor:
+    name = "openai"
+
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 timeout: float = 60.0, temperature: float = 0.0):
+        self.base_url = (base_url or os.environ.get("MOTIONGEN_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+                         or "").rstrip("/")
+        if not self.base_url:
+            raise LLMEditError("the openai backend needs a server: pass --llm-url (e.g. http://127.0.0.1:8080/v1 "
+                               "for llama.cpp's server) or set MOTIONGEN_LLM_BASE_URL")
+        self.model = model or os.environ.get("MOTIONGEN_LLM_MODEL") or "default"
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        self.timeout, self.temperature = timeout, temperature
+
+    def _chat(self, messages: list[dict]) -> str:
+        body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature}).encode()
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                payload = json.loads(resp.read().decode())
+        except (socket.timeout, TimeoutError) as e:
+            raise LLMEditError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s") from e
+        except urllib.error.HTTPError as e:
+            raise LLMEditError(f"the LLM server at {self.base_url} answered HTTP {e.code}: "
+                               f"{e.read()[:200].decode(errors='replace')}") from e
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, (socket.timeout, TimeoutError)):
+                raise LLMEditError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s"
+                                   ) from e
+            raise LLMEditError(f"cannot reach the LLM server at {self.base_url}: {e.reason}") from e
+        except json.JSONDecodeError as e:
+            raise LLMEditError(f"the LLM server at {self.base_url} sent a response that is not JSON") from e
+        try:
+            return payload["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as e:
+            raise LLMEditError("the LLM server's response has no choices[0].message.content") from e
+
+    def revise(self, plan: Plan, instruction: str) -> dict:
+        messages = [{"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": f"Plan: {json.dumps(plan.to_dict())}\nInstruction: {instruction}"}]
+        error = ""
+        for _attempt in range(2):
+            answer = self._chat(messages)
+            try:
+                data = extract_json(answer)
+                Plan.from_dict(data)
+                return data
+            except (ValueError, PlanError) as e:
+                error = str(e)
+                messages += [{"role": "assistant", "content": answer},
+                             {"role": "user", "content": f"That answer is not a valid plan: {error}. Answer again "
+                                                         "with the complete revised plan as one JSON object only."}]
+        raise LLMEditError(f"the LLM gave no valid plan after a retry; last problem: {error}")

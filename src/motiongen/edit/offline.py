@@ -1,0 +1,265 @@
+"""A deterministic editor of plans for when no LLM is at hand.
+
+It understands a small, explicit language and says plainly when it does not understand (it never guesses):
+
+* timing:   "make the second stage slower" (x1.5 longer), "faster" (/1.5), "longer", "shorter",
+            "make stage 2 last 3 seconds", "make everything faster"
+* text:     "change stage 2 to 'the person runs'", "in the first stage, the person jumps" (quotes optional),
+            "replace 'walk' with 'run'" (in every text)
+* parts:    "raise the left arm higher" / "in stage 2, the right leg kicks" — a sentence that names a body part
+            becomes that part's text in the stage it names (or in the stage named earlier in the instruction, or
+            in every stage when none is named)
+* stages:   "remove the second stage", "add a stage: the person sits down" (at the end), "add 'a person bows' at
+            the start", "swap stage 1 and stage 3", "move the last stage to the start", "reverse the stages"
+
+Several edits can be joined with "and", ";" or ",". Stage references: "stage 2", "the second stage",
+"the first/last stage", "stages 1 and 2", "all stages" / "everything".
+"""
+from __future__ import annotations
+
+import re
+
+from ..plan import PART_NAMES, Plan
+
+__all__ = ["OfflineEditor", "EditNotUnderstood"]
+
+ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+            "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10}
+PART_PATTERNS = [
+    ("left_arm", r"left (?:arm|hand|elbow|wrist|shoulder)s?"), ("right_arm", r"right (?:arm|hand|elbow|wrist|shoulder)s?"),
+    ("left_leg", r"left (?:leg|foot|knee|ankle|thigh)s?"), ("right_leg", r"right (?:leg|foot|knee|ankle|thigh)s?"),
+    ("head", r"\b(?:head|neck|face|chin)\b"), ("spine", r"\b(?:spine|torso|back|chest|upper body|waist)\b"),
+    ("pelvis", r"\b(?:pelvis|hips?|trajectory|root)\b"),
+]
+BOTH = [(("left_arm", "right_arm"), r"\b(?:both|two) (?:arms|hands)\b|\barms\b|\bhands\b"),
+        (("left_leg", "right_leg"), r"\b(?:both|two) (?:legs|feet)\b|\blegs\b|\bfeet\b")]
+SLOWER, FASTER = 1.5, 1 / 1.5
+STAGE_REF = (r"(?:the\s+)?(?:(?P<ord>first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|3rd|"
+             r"4th|5th|last|final)\s+stage|stage\s+(?P<num>\d+|one|two|three|four|five|six|seven|eight|nine|ten))")
+
+
+class EditNotUnderstood(ValueError):
+    pass
+
+
+def _stage_number(m: re.Match, n_stages: int) -> int:
+    if m.group("ord"):
+        o = m.group("ord")
+        k = n_stages if o in ("last", "final") else ORDINALS[o]
+    else:
+        v = m.group("num")
+        k = int(v) if v.isdigit() else NUMBER_WORDS[v]
+    if not 1 <= k <= n_stages:
+        raise EditNotUnderstood(f"the plan has {n_stages} stage(s); there is no stage {k}")
+    return k - 1
+
+
+def _find_stages(text: str, n: int) -> list[int] | None:
+    if re.search(r"\b(?:all (?:the )?stages|every stage|everything|whole motion|the motion)\b", text):
+        return list(range(n))
+    found = [_stage_number(m, n) for m in re.finditer(STAGE_REF, text)]
+    m = re.search(r"stages\s+(\d+)\s*(?:and|,|&)\s*(\d+)", text)
+    if m:
+        found += [int(m.group(1)) - 1, int(m.group(2)) - 1]
+        if any(not 0 <= k < n for k in found):
+            raise EditNotUnderstood(f"the plan has {n} stage(s)")
+    return sorted(set(found)) or None
+
+
+def _strip_stage_refs(text: str) -> str:
+    text = re.sub(r"^(?:in|for|during|at)\s+" + STAGE_REF + r"\s*,?\s*", "", text)
+    text = re.sub(r"\s*,?\s*(?:in|for|during)\s+" + STAGE_REF + r"\s*$", "", text)
+    return text.strip(" ,.")
+
+
+def _quoted(text: str) -> str | None:
+    m = re.search(r"['\"\u201c\u2018](.+?)['\"\u201d\u2019]", text)
+    return m.group(1).strip() if m else None
+
+
+class OfflineEditor:
+    name = "offline"
+
+    def revise(self, plan: Plan, instruction: str) -> dict:
+        data = plan.to_dict()
+        instr = " ".join(instruction.strip().split())
+        if not instr:
+            raise EditNotUnderstood("the instruction is empty")
+        clauses = [c for c in re.split(r"\s*(?:;|,|\band\b)\s*", instr) if c.strip()]
+        first_error = None
+        if len(clauses) > 1:                      # several edits ("slower and raise the left arm")
+            data, first_error = self._try(plan, clauses)
+            if first_error is None:
+                return data
+        data, error = self._try(plan, [instr])    # one edit whose text contains "and" or commas
+        if error is None:
+            return data
+        bad, why = first_error or error
+        raise EditNotUnderstood(f"the offline editor did not understand '{bad}' ({why}). It understands timing "
+                                "(slower/faster/longer/shorter, 'last N seconds'), stage texts ('change stage 2 to "
+                                "...'), body parts ('raise the left arm higher'), and adding, removing, swapping, "
+                                "moving or reversing stages; for anything else use an LLM backend (--backend openai)")
+
+    def _try(self, plan: Plan, clauses: list[str]):
+        data = plan.to_dict()
+        context: dict = {"stages": None}
+        for c in clauses:
+            try:
+                self._apply(data, c.lower(), c, context)
+            except EditNotUnderstood as e:
+                return None, (c, str(e))
+        return data, None
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _apply(self, data: dict, low: str, orig: str, ctx: dict) -> None:
+        stages = data["stages"]
+        n = len(stages)
+        targets = _find_stages(low, n)
+        if targets is not None:
+            ctx["stages"] = targets
+
+        # reorder / remove / add
+        if re.search(r"\breverse\b.*\bstages\b|\bstages?\b.*\breverse", low):
+            self._retime(data, list(reversed(stages)))
+            return
+        m = re.search(r"\bswap\b\s+" + STAGE_REF.replace("?P<ord>", "?P<o1>").replace("?P<num>", "?P<n1>")
+                      + r"\s+(?:and|with)\s+" + STAGE_REF.replace("?P<ord>", "?P<o2>").replace("?P<num>", "?P<n2>"),
+                      low)
+        if m:
+            a, b = (_stage_number(_Shim(m, "1"), n), _stage_number(_Shim(m, "2"), n))
+            order = list(stages)
+            order[a], order[b] = order[b], order[a]
+            self._retime(data, order)
+            return
+        if re.match(r"^(?:please\s+)?(?:remove|delete|drop|cut)\b", low):
+            if not targets:
+                raise EditNotUnderstood("which stage should go? say e.g. 'remove the second stage'")
+            if len(targets) == n:
+                raise EditNotUnderstood("removing every stage would leave an empty plan")
+            self._retime(data, [s for i, s in enumerate(stages) if i not in targets])
+            return
+        m = re.match(r"^(?:please\s+)?move\s+.*?\bto the (start|beginning|end)\b", low)
+        if m:
+            if not targets or len(targets) != 1:
+                raise EditNotUnderstood("say which one stage to move, e.g. 'move the last stage to the start'")
+            st = stages[targets[0]]
+            rest = [s for i, s in enumerate(stages) if i != targets[0]]
+            self._retime(data, [st] + rest if m.group(1) in ("start", "beginning") else rest + [st])
+            return
+        m = re.match(r"^(?:please\s+)?(?:add|append|insert)\b(?:\s+a(?:nother)?\s+(?:new\s+)?stage)?\s*:?\s*(.*)$", orig,
+                     re.IGNORECASE)
+        if m or re.match(r"^(?:and\s+)?then\s+", low):
+            body = m.group(1) if m else re.sub(r"^(?:and\s+)?then\s+", "", orig, flags=re.IGNORECASE)
+            at_start = bool(re.search(r"\b(?:at|to) the (?:start|beginning)\b", body, re.IGNORECASE))
+            body = re.sub(r"\s*\b(?:at|to) the (?:start|beginning|end)\b\s*", " ", body, flags=re.IGNORECASE)
+            secs = re.search(r"\bfor (\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)?\b", body)
+            seconds = float(secs.group(1)) if secs else 3.0
+            if secs:
+                body = body.replace(secs.group(0), " ")
+            text = _quoted(body) or body.strip(" :,.")
+            if not text:
+                raise EditNotUnderstood("what should the new stage show? e.g. \"add a stage: the person sits down\"")
+            new = {"text": text, "frames": [0, int(round(seconds * 20))]}
+            self._retime(data, [new] + stages if at_start else stages + [new])
+            return
+
+        # timing
+        m = re.search(r"\b(?:last|take|lasts|for)\s+(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", low)
+        if m and not re.search(r"\b(?:change|replace)\b", low):
+            self._scale(data, ctx["stages"] or list(range(n)), seconds=float(m.group(1)))
+            return
+        speed = None
+        if re.search(r"\b(?:slower|slowly|longer|more slowly|slow down|stretch)\b", low):
+            speed = SLOWER
+        elif re.search(r"\b(?:faster|quicker|quickly|shorter|speed up|more quickly)\b", low):
+            speed = FASTER
+        if speed is not None and re.match(r"^(?:please\s+)?(?:make|let|have|do|play|speed|slow)\b|^"
+                                          + STAGE_REF, low):
+            self._scale(data, ctx["stages"] or list(range(n)), factor=speed)
+            return
+
+        # texts
+        m = re.search(r"\breplace\s+['\"](.+?)['\"]\s+(?:with|by)\s+['\"](.+?)['\"]", orig, re.IGNORECASE)
+        if m:
+            old, new = m.group(1), m.group(2)
+            hit = False
+            for st in stages:
+                if old.lower() in st["text"].lower():
+                    st["text"] = re.sub(re.escape(old), new, st["text"], flags=re.IGNORECASE)
+                    hit = True
+                for p, t in list(st.get("parts", {}).items()):
+                    if old.lower() in t.lower():
+                        st["parts"][p] = re.sub(re.escape(old), new, t, flags=re.IGNORECASE)
+                        hit = True
+            if not hit:
+                raise EditNotUnderstood(f"no text of the plan contains '{old}'")
+            return
+        m = re.match(r"^(?:please\s+)?(?:change|set|make|rewrite)\s+" + STAGE_REF + r"\s+(?:to|into|say|be)\s*:?\s*(.+)$",
+                     low)
+        if m:
+            text = _quoted(orig) or orig[m.start(m.lastindex):].strip(" :.\"'")
+            stages[_stage_number(m, n)]["text"] = text
+            return
+
+        # body parts
+        parts = self._parts_in(low)
+        if parts:
+            clause = _strip_stage_refs(orig)
+            clause = re.sub(r"^(?:please\s+)?(?:make|let|have)\s+(?:the\s+person\s+|them\s+|him\s+|her\s+)?", "",
+                            clause, flags=re.IGNORECASE)
+            text = _quoted(clause) or clause
+            for k in ctx["stages"] or list(range(n)):
+                stages[k].setdefault("parts", {})
+                for p in parts:
+                    stages[k]["parts"][p] = text
+            return
+        m = re.match(r"^(?:in|for|during)\s+" + STAGE_REF + r"\s*,?\s*(.+)$", low)
+        if m:
+            stages[_stage_number(m, n)]["text"] = _quoted(orig) or _strip_stage_refs(orig)
+            return
+        raise EditNotUnderstood("no rule matches")
+
+    @staticmethod
+    def _parts_in(low: str) -> list[str]:
+        found = []
+        for names, pat in BOTH:
+            if re.search(pat, low) and not re.search(r"\b(?:left|right)\s+(?:arm|hand|leg|foot)\b", low):
+                found += list(names)
+        for name, pat in PART_PATTERNS:
+            if re.search(pat, low) and name not in found:
+                found.append(name)
+        return [p for p in PART_NAMES if p in found]
+
+    @staticmethod
+    def _scale(data: dict, targets: list[int], factor: float | None = None, seconds: float | None = None) -> None:
+        stages = data["stages"]
+        for k in targets:
+            a, b = stages[k]["frames"]
+            n = int(round(seconds * 20)) if seconds is not None else max(1, int(round((b - a) * factor)))
+            stages[k]["frames"] = [a, a + n]
+        OfflineEditor._retime(data, stages)
+
+    @staticmethod
+    def _retime(data: dict, order: list[dict]) -> None:
+        """Lay stages end to end in the given order, keeping each stage's length (gaps are dropped)."""
+        cursor = 0
+        out = []
+        for st in order:
+            a, b = st["frames"]
+            st = dict(st)
+            st["frames"] = [cursor, cursor + (b - a)]
+            cursor += b - a
+            out.append(st)
+        data["stages"] = out
+
+
+class _Shim:
+    """Adapts a match with suffixed group names (o1/n1) to _stage_number's (ord/num)."""
+
+    def __init__(self, m: re.Match, suffix: str):
+        self.m, self.s = m, suffix
+
+    def group(self, name):
+        return self.m.group({"ord": "o", "num": "n"}[name] + self.s)

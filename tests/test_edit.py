@@ -1,0 +1,200 @@
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+import torch
+
+from motiongen.cli import main
+from motiongen.edit.editor import EditError, edit, hold_weights, plan_diff
+from motiongen.edit.llm import LLMEditError, OpenAIChatEditor
+from motiongen.edit.offline import EditNotUnderstood, OfflineEditor
+from motiongen.models.registry import build_denoiser
+from motiongen.pipeline import MotionPipeline
+from motiongen.plan import Plan
+from motiongen.skeleton import HUMANML3D
+from motiongen.text.encoders import load_text_encoder
+
+PLAN = Plan.from_dict({"stages": [{"text": "a person walks forward", "seconds": 2},
+                                  {"text": "the person waves", "seconds": 2},
+                                  {"text": "the person sits down", "seconds": 2}]})
+
+
+@pytest.mark.parametrize("instruction,check", [
+    ("make the second stage slower and raise the left arm higher",
+     lambda s: s[1]["frames"] == [40, 100] and s[1]["parts"] == {"left_arm": "raise the left arm higher"}
+     and s[2]["frames"] == [100, 140]),
+    ("remove the second stage", lambda s: [x["text"] for x in s] == ["a person walks forward", "the person sits down"]),
+    ("swap stage 1 and stage 3", lambda s: s[0]["text"] == "the person sits down" and s[2]["frames"] == [80, 120]),
+    ("add a stage: the person bows", lambda s: s[3] == {"text": "the person bows", "frames": [120, 180]}),
+    ("add 'a person jumps' at the start", lambda s: s[0]["text"] == "a person jumps" and s[1]["frames"][0] == 60),
+    ("change stage 2 to 'the person claps'", lambda s: s[1]["text"] == "the person claps"),
+    ("replace 'walks' with 'runs'", lambda s: s[0]["text"] == "a person runs forward"),
+    ("make everything faster", lambda s: s[2]["frames"] == [54, 81]),
+    ("make stage 3 last 4 seconds", lambda s: s[2]["frames"] == [80, 160]),
+    ("move the last stage to the start", lambda s: s[0]["text"] == "the person sits down"),
+    ("reverse the stages", lambda s: s[0]["text"] == "the person sits down"),
+])
+def test_offline_editor_understands(instruction, check):
+    out = OfflineEditor().revise(PLAN, instruction)
+    Plan.from_dict(out)
+    assert check(out["stages"]), out
+
+
+@pytest.mark.parametrize("instruction,match", [
+    ("dance like a chicken", "did not understand 'dance like a chicken'"),
+    ("wave higher and make it groovy", "did not understand"),
+    ("remove stage 7", "no stage 7"),
+    ("", "empty"),
+])
+def test_offline_editor_says_when_it_does_not_understand(instruction, match):
+    with pytest.raises(EditNotUnderstood, match=match):
+        OfflineEditor().revise(PLAN, instruction)
+
+
+def test_plan_diff_and_hold_weights():
+    new = Plan.from_dict(OfflineEditor().revise(PLAN, "in stage 3, the right arm waves"))
+    diff = plan_diff(PLAN, new)
+    assert diff == ["~ stage 3 right_arm: '(stage text)' -> 'the right arm waves'"]
+    parts = HUMANML3D.finemogen_part_feature_indices()
+    old = np.random.default_rng(0).normal(size=(120, 263)).astype(np.float32)
+    ref, w, notes = hold_weights(PLAN, new, old, 263, parts, blend=5)
+    assert w[:40].min() == 1.0 or w[5:35].min() == 1.0
+    assert np.all(w[80:, parts["right_arm"]] == 0) and np.all(w[90:110, parts["left_arm"]] == 1)
+    assert 0 < w[78, 0] < 1 or 0 < w[80, parts["left_arm"][0]] < 1 or w[2, 0] == 1
+    assert np.array_equal(ref, old)
+    assert any("regenerated right_arm" in n for n in notes)
+    slower = Plan.from_dict(OfflineEditor().revise(PLAN, "make the first stage slower"))
+    ref, w, notes = hold_weights(PLAN, slower, old, 263, parts)
+    assert np.all(w[:60] == 0) and w[75:95].min() == 1.0           # stage 2 kept at its new place
+    assert np.array_equal(ref[60:100], old[40:80])
+    assert plan_diff(PLAN, PLAN) == ["(no change)"]
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    torch.manual_seed(0)
+    tiny = dict(num_layers=1, part_dim=16, num_templates=8, text_latent_dim=32, text_layers=1, text_heads=2,
+                text_ff_dim=64, time_embed_dim=64, ffn_dim=32, num_experts=4, top_k=2, expert_hidden_dim=32)
+    den = build_denoiser("finemogen", **tiny)
+    with torch.no_grad():          # the zero-initialised output layers would make an untrained model ignore text
+        for prm in den.parameters():
+            prm.add_(torch.randn_like(prm) * 0.05)
+    pipe = MotionPipeline(den, load_text_encoder(), np.zeros(263, np.float32), np.ones(263, np.float32), {})
+    root = tmp_path_factory.mktemp("edit")
+    pipe.save_pretrained(root / "model")
+    plan = root / "plan.json"
+    plan.write_text(json.dumps(PLAN.to_dict()))
+    assert main(["generate", "--plan", str(plan), "--model", str(root / "model"), "--out", str(root / "v1"),
+                 "--steps", "4", "--preview", "none", "--quiet"]) == 0
+    return root
+
+
+def test_edit_keeps_unchanged_stages_and_changes_the_edited_one(parent):
+    old = np.load(parent / "v1" / "motion.npy")
+    res = edit(parent / "v1", "change stage 2 to 'the person jumps'", blend=3)
+    new = res.motions[0].features
+    assert new.shape == old.shape
+    # stages 1 and 3 are held (exactly where the hold weight is 1), stage 2 is new
+    assert np.abs(new[:37] - old[:37]).max() < 1e-4
+    assert np.abs(new[83:] - old[83:]).max() < 1e-4
+    assert np.abs(new[45:75] - old[45:75]).mean() > 0.1
+    assert res.motions[0].meta["parent"] == str(parent / "v1")
+    full = edit(parent / "v1", "change stage 2 to 'the person jumps'", regenerate_all=True)
+    assert np.abs(full.motions[0].features[:37] - old[:37]).mean() > 1e-3
+
+
+def test_cli_edit_writes_a_child_folder(parent, capsys):
+    out = parent / "v2"
+    assert main(["edit", "make the second stage slower and raise the left arm higher", "--from",
+                 str(parent / "v1"), "--out", str(out), "--preview", "none"]) == 0
+    printed = capsys.readouterr().out
+    assert "stage 2: 2 s -> 3 s" in printed and "left_arm" in printed
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["instruction"].startswith("make the second") and meta["parent"] == str(parent / "v1")
+    assert json.loads((out / "plan.json").read_text())["stages"][1]["frames"] == [40, 100]
+    assert np.load(out / "joints.npy").shape == (140, 22, 3)
+    assert main(["edit", "dance like a chicken", "--from", str(parent / "v1"), "--out", str(parent / "v3")]) == 2
+    assert "did not understand" in capsys.readouterr().err and not (parent / "v3").exists()
+    with pytest.raises(EditError, match="not a motiongen output"):
+        edit(parent / "model", "slower")
+
+
+# ---- the LLM path, against a real HTTP server on 127.0.0.1 ----------------------------------------------------
+class _Server:
+    def __init__(self, answers, delay=0.0):
+        self.answers, self.delay, self.requests = list(answers), delay, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                time.sleep(outer.delay)
+                content = outer.answers.pop(0) if outer.answers else "{}"
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+REVISED = {"stages": [{"text": "a person walks forward", "frames": [0, 40]},
+                      {"text": "the person waves", "frames": [40, 100],
+                       "parts": {"left_arm": "wave the left hand high"}},
+                      {"text": "the person sits down", "frames": [100, 140]}]}
+
+
+def test_llm_valid_answer_in_a_code_fence():
+    with _Server(["Sure!\n```json\n" + json.dumps(REVISED) + "\n```"]) as srv:
+        out = OpenAIChatEditor(srv.url, "local", api_key="k").revise(PLAN, "wave higher and for longer")
+    assert out == REVISED
+    req = srv.requests[0]
+    assert req["path"] == "/v1/chat/completions" and req["auth"] == "Bearer k" and req["body"]["model"] == "local"
+    assert "wave higher" in req["body"]["messages"][-1]["content"] and "left_arm" in req["body"]["messages"][0]["content"]
+
+
+def test_llm_invalid_answers_are_retried_once_with_the_error():
+    bad = {"stages": [{"text": "x", "frames": [0, 40], "parts": {"tail": "wag"}}]}
+    with _Server(["I cannot do JSON", json.dumps(REVISED)]) as srv:
+        assert OpenAIChatEditor(srv.url).revise(PLAN, "x") == REVISED
+    assert "not a valid plan" in srv.requests[1]["body"]["messages"][-1]["content"]
+    with _Server([json.dumps(bad), json.dumps(bad)]) as srv:
+        with pytest.raises(LLMEditError, match="no valid plan after a retry.*tail"):
+            OpenAIChatEditor(srv.url).revise(PLAN, "x")
+    assert len(srv.requests) == 2
+
+
+def test_llm_timeout_and_unreachable_server():
+    with _Server([json.dumps(REVISED)], delay=2.0) as srv:
+        with pytest.raises(LLMEditError, match="did not answer within 0.5 s"):
+            OpenAIChatEditor(srv.url, timeout=0.5).revise(PLAN, "x")
+    with pytest.raises(LLMEditError, match="cannot reach"):
+        OpenAIChatEditor("http://127.0.0.1:9/v1", timeout=2).revise(PLAN, "x")
+    with pytest.raises(LLMEditError, match="needs a server"):
+        OpenAIChatEditor(base_url="")
+
+
+def test_edit_through_the_llm_backend(parent):
+    with _Server([json.dumps(REVISED)]) as srv:
+        res = edit(parent / "v1", "wave higher and for longer", backend=OpenAIChatEditor(srv.url))
+    assert res.motions[0].num_frames == 140
+    assert any("left_arm" in line for line in res.diff)
