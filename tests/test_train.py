@@ -115,3 +115,10 @@ def test_two_cpu_processes_keep_identical_weights(hml_folder, tmp_path):
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
     init = torch.load(tmp_path / "ddp" / "train_state.pt", weights_only=True)["step"]
     assert init == 3
+
+
+def test_wall_clock_budget_stops_with_a_checkpoint(hml_folder, tmp_path):
+    run = train(_cfg(hml_folder, tmp_path / "budget", steps=50, max_minutes=1e-6), progress=False)
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    assert state["step"] == 1
+    assert json.loads((run / "config.json").read_text())["training"]["steps"] == 1

@@ -11,7 +11,8 @@
   written atomically every ``checkpoint_every`` steps and at the end.
 * Several processes: run under ``torchrun``; each rank takes its share of every global batch and gradients are
   averaged by DistributedDataParallel (gloo on CPU, nccl on GPU). The same command runs as one process.
-* Mixed precision on GPU (bf16 autocast) with ``amp = true``.
+* Mixed precision on GPU (bf16 autocast) with ``amp = true``. ``max_minutes`` ends a run (with a checkpoint)
+  after a wall-clock budget — how models are compared fairly on a small CPU.
 * ``RUN_DIR`` is a model directory (config.json, model.safetensors, mean.npy, std.npy) that
   ``motiongen generate --model RUN_DIR`` loads; ``log.csv`` holds the losses.
 """
@@ -74,6 +75,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     amp: bool = False
+    max_minutes: float = 0.0            # stop (and save) after this much wall-clock time; 0 = no limit
     device: str = "auto"                # auto | cpu | cuda
     sampler: str = ""                   # default sampler written into the model's config.json
     sampler_steps: int = 0
@@ -245,6 +247,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and is_main), desc="training")
     model.train()
     t_last, steps_since = time.perf_counter(), 0
+    t_start = t_last
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     for step in range(start_step, end):
         torch.manual_seed(cfg.seed * 1_000_003 + step * world + rank)        # dropout masks
@@ -288,11 +291,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
             aux = float(losses.get("aux", torch.tensor(0.0)).detach())
             with open(log_path, "a") as f:
                 f.write(f"{done},{loss_val:.6f},{float(losses['simple'].detach()):.6f},{aux:.6f},{lr:.3e},{sps:.3f}\n")
+        out_of_time = bool(cfg.max_minutes) and time.perf_counter() - t_start > 60 * cfg.max_minutes
+        if distributed and cfg.max_minutes:      # every rank must stop at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if out_of_time:
+            end = done
         if done % cfg.checkpoint_every == 0 or done == end:
             if is_main:
                 _save(out, model, ema, optimizer, done, cfg, dataset, encoder)
             if distributed:
                 torch.distributed.barrier()
+        if out_of_time:
+            break
     bar.close()
     if distributed and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
