@@ -60,3 +60,31 @@ def hml_folder(tmp_path, real_samples):
     return root
 
 
+
+
+def overfit_one_motion(model, motion: np.ndarray, cond, seconds: float = 60.0, max_steps: int = 500,
+                       lr: float = 2e-3) -> list[float]:
+    """Train ``model`` on one real motion (normalised by its own statistics, batch of copies) for at most
+    ``seconds``; stops early once the x0 loss has fallen more than 10x. Returns the per-step losses."""
+    import time
+
+    import torch
+
+    from motiongen.diffusion.gaussian import GaussianDiffusion
+    feats = motion.astype(np.float32)
+    B = len(cond.text)
+    x0 = torch.as_tensor((feats - feats.mean(0)) / (feats.std(0) + 1e-2))[None].repeat(B, 1, 1)
+    mask = torch.ones(B, len(feats), dtype=torch.bool)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    diffusion, gen = GaussianDiffusion(), torch.Generator().manual_seed(0)
+    losses, start = [], time.perf_counter()
+    model.train()
+    while time.perf_counter() - start < seconds and len(losses) < max_steps:
+        out = diffusion.training_losses(model, x0, mask, cond, generator=gen)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append(out["simple"].item())
+        if len(losses) >= 40 and np.mean(losses[:10]) > 10 * np.mean(losses[-10:]):
+            break
+    return losses

@@ -1,15 +1,14 @@
-import time
-
 import numpy as np
 import pytest
 import torch
 
-from motiongen.diffusion.gaussian import GaussianDiffusion
 from motiongen.models.condition import MotionCondition
 from motiongen.models.finemogen.moe import SparseMoE, load_balancing_loss
 from motiongen.models.registry import build_denoiser
 from motiongen.plan import PART_NAMES
 from motiongen.text.encoders import TextFeatures
+
+from conftest import overfit_one_motion
 
 TINY = dict(num_layers=2, part_dim=16, num_templates=8, text_latent_dim=32, text_layers=1, text_heads=2,
             text_ff_dim=64, time_embed_dim=64, ffn_dim=32, num_experts=4, top_k=2, expert_hidden_dim=32,
@@ -151,22 +150,7 @@ def test_aux_loss_only_in_training():
 
 
 def test_tiny_model_overfits_one_real_motion(real_samples):
-    feats = real_samples["000000"][0][:64].astype(np.float32)
-    x0 = torch.as_tensor((feats - feats.mean(0)) / (feats.std(0) + 1e-2))[None].repeat(8, 1, 1)
     torch.manual_seed(0)
-    m = build_denoiser("finemogen", **{**TINY, "part_dim": 32, "expert_hidden_dim": 64}).train()
-    opt = torch.optim.Adam(m.parameters(), lr=2e-3)
-    d = GaussianDiffusion()
-    cond = MotionCondition(texts(8, 1, 1))
-    mask = torch.ones(8, 64, dtype=torch.bool)
-    gen = torch.Generator().manual_seed(0)
-    losses, start = [], time.perf_counter()
-    while time.perf_counter() - start < 60 and len(losses) < 400:
-        out = d.training_losses(m, x0, mask, cond, generator=gen)
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        losses.append(out["simple"].item())
-        if len(losses) >= 40 and np.mean(losses[:10]) > 10 * np.mean(losses[-10:]):
-            break
+    model = build_denoiser("finemogen", **{**TINY, "part_dim": 32, "expert_hidden_dim": 64})
+    losses = overfit_one_motion(model, real_samples["000000"][0][:64], MotionCondition(texts(8, 1, 1)))
     assert np.mean(losses[:10]) > 10 * np.mean(losses[-10:]), (losses[:10], losses[-10:], len(losses))

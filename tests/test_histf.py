@@ -1,10 +1,7 @@
-import time
-
 import numpy as np
 import pytest
 import torch
 
-from motiongen.diffusion.gaussian import GaussianDiffusion
 from motiongen.models.condition import MotionCondition
 from motiongen.models.histf.blocks import BiTemporalMamba, WholeToParts
 from motiongen.models.histf.model import PAPER_PARAMETERS
@@ -12,6 +9,8 @@ from motiongen.models.histf.ssm import SelectiveSSM, selective_scan, selective_s
 from motiongen.models.registry import build_denoiser
 from motiongen.skeleton import HUMANML3D, KIT
 from motiongen.text.encoders import TextFeatures
+
+from conftest import overfit_one_motion
 
 TINY = dict(latent_dim=32, num_temporal_blocks=2, num_layers=1, d_state=4, part_dim=8, whole_dim=16,
             dropout=0.0, text_dim=24)
@@ -124,22 +123,7 @@ def test_default_parameter_count_is_near_the_papers():
 
 
 def test_tiny_model_overfits_one_real_motion(real_samples):
-    feats = real_samples["000000"][0][:48].astype(np.float32)
-    x0 = torch.as_tensor((feats - feats.mean(0)) / (feats.std(0) + 1e-2))[None].repeat(8, 1, 1)
     torch.manual_seed(0)
-    m = build_denoiser("histf", **{**TINY, "latent_dim": 64}).train()
-    opt = torch.optim.Adam(m.parameters(), lr=2e-3)
-    d = GaussianDiffusion()
-    cond = _cond(8)
-    mask = torch.ones(8, 48, dtype=torch.bool)
-    gen = torch.Generator().manual_seed(0)
-    losses, start = [], time.perf_counter()
-    while time.perf_counter() - start < 60 and len(losses) < 500:
-        out = d.training_losses(m, x0, mask, cond, generator=gen)
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        losses.append(out["simple"].item())
-        if len(losses) >= 40 and np.mean(losses[:10]) > 10 * np.mean(losses[-10:]):
-            break
+    model = build_denoiser("histf", **{**TINY, "latent_dim": 64})
+    losses = overfit_one_motion(model, real_samples["000000"][0][:48], _cond(8))
     assert np.mean(losses[:10]) > 10 * np.mean(losses[-10:]), (losses[:10], losses[-10:], len(losses))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .io_utils import atomic_directory
 from .motion.bvh import write_bvh
 from .motion.render import render_motion
 
@@ -62,35 +61,25 @@ def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", b
     if preview not in PREVIEW_FORMATS:
         raise ValueError(f"preview must be one of {', '.join(PREVIEW_FORMATS)}, got '{preview}'")
     out = check_output_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    rel: list[Path] = []
+
+    def fill(tmp: Path) -> None:
         if len(motions) == 1:
             if extra_meta:
                 motions[0].meta.update(extra_meta)
             write_motion_files(tmp, motions[0], preview, bvh)
-            rel = [Path(".")]
-        else:
-            rel = []
-            index = []
-            for n, m in enumerate(motions):
-                sub = Path(f"sample_{n:03d}")
-                (tmp / sub).mkdir()
-                if extra_meta:
-                    m.meta.update(extra_meta)
-                write_motion_files(tmp / sub, m, preview, bvh)
-                rel.append(sub)
-                index.append({"dir": str(sub), "text": m.text, "seed": m.seed, "frames": m.num_frames})
-            (tmp / "meta.json").write_text(json.dumps({"samples": index, **(extra_meta or {})}, indent=2) + "\n")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            rel.append(Path("."))
+            return
+        index = []
+        for n, m in enumerate(motions):
+            sub = Path(f"sample_{n:03d}")
+            (tmp / sub).mkdir()
+            if extra_meta:
+                m.meta.update(extra_meta)
+            write_motion_files(tmp / sub, m, preview, bvh)
+            rel.append(sub)
+            index.append({"dir": str(sub), "text": m.text, "seed": m.seed, "frames": m.num_frames})
+        (tmp / "meta.json").write_text(json.dumps({"samples": index, **(extra_meta or {})}, indent=2) + "\n")
+
+    atomic_directory(out, fill)
     return [out / r for r in rel]

@@ -11,12 +11,12 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..io_utils import atomic_directory
 from .base import Denoiser, config_from_dict
 from .registry import UnknownModelError, get_denoiser_class
 
@@ -39,12 +39,10 @@ def save_model_dir(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray
     ``dtype=torch.float16`` stores half-precision weights (loading casts back to the model's dtype)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_type": denoiser.model_type,
            "model": dataclasses.asdict(denoiser.config), **info}
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in denoiser.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": FORMAT, "model_type": denoiser.model_type})
@@ -53,22 +51,8 @@ def save_model_dir(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray
         (tmp / CONFIG_NAME).write_text(json.dumps(cfg, indent=2, default=_json_default) + "\n")
         for extra in extra_files:  # e.g. a LICENSE note
             shutil.copy2(extra, tmp / Path(extra).name)
-        os.chmod(tmp, 0o755)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return atomic_directory(path, fill)
 
 
 def update_model_files(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray, std: np.ndarray,

@@ -1,0 +1,48 @@
+"""The model that ships inside the package: generate with no flags, plans and edits with it."""
+import json
+
+import numpy as np
+import pytest
+
+from motiongen.cli import main
+from motiongen.pipeline import PACKAGED_MODELS, MotionPipeline
+
+DEFAULT = PACKAGED_MODELS / "default"
+pytestmark = pytest.mark.skipif(not (DEFAULT / "config.json").is_file(), reason="no shipped model in this checkout")
+
+
+def test_shipped_model_is_fp16_with_licence_and_loads():
+    assert (DEFAULT / "model.safetensors").stat().st_size < 60e6
+    from safetensors import safe_open
+    with safe_open(str(DEFAULT / "model.safetensors"), "pt") as f:
+        key = next(iter(f.keys()))
+        assert str(f.get_tensor(key).dtype) == "torch.float16"
+    assert "CC BY-NC 4.0" in (DEFAULT / "LICENSE.txt").read_text()
+    pipe = MotionPipeline.from_pretrained()
+    assert pipe.denoiser.model_type == "finemogen"
+
+
+def test_generate_with_no_flags_gives_a_plausible_motion(tmp_path, monkeypatch):
+    monkeypatch.delenv("MOTIONGEN_MODEL", raising=False)
+    out = tmp_path / "walk"
+    assert main(["generate", "a person walks forward", "--out", str(out), "--quiet"]) == 0
+    joints = np.load(out / "joints.npy")
+    assert joints.shape == (80, 22, 3) and np.isfinite(joints).all()
+    height = joints[:, 15, 1] - joints[:, :, 1].min(1)       # head above the lowest joint
+    assert 1.2 < np.median(height) < 2.0                      # an upright adult, not a collapsed skeleton
+    travelled = np.linalg.norm(joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]])
+    assert travelled > 0.5                                    # walking goes somewhere in 4 s
+
+
+def test_plan_and_edit_paths_with_the_shipped_model(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"stages": [
+        {"text": "a person walks forward", "seconds": 2},
+        {"text": "a person waves", "seconds": 2, "parts": {"right_arm": "wave the right hand"}}]}))
+    assert main(["generate", "--plan", str(plan), "--out", str(tmp_path / "v1"), "--preview", "none",
+                 "--quiet"]) == 0
+    assert main(["edit", "make the second stage slower", "--from", str(tmp_path / "v1"), "--out",
+                 str(tmp_path / "v2"), "--preview", "none"]) == 0
+    old, new = np.load(tmp_path / "v1" / "motion.npy"), np.load(tmp_path / "v2" / "motion.npy")
+    assert new.shape[0] == 100 and old.shape[0] == 80
+    assert np.abs(new[:35] - old[:35]).max() < 1e-3            # the first stage is kept
