@@ -154,7 +154,8 @@ def _cmd_train(args) -> None:
 def _cmd_train_evaluator(args) -> None:
     from .evaluate.evaluator import train_evaluator
     out = train_evaluator(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, progress=not args.quiet, glove_dir=args.glove, device=args.device)
+                          seed=args.seed, progress=not args.quiet, glove_dir=args.glove, device=args.device,
+                          size=args.size)
     import json
     hist = json.loads((out / "config.json").read_text())["history"]
     last = hist[-1]
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--batch-size", type=int, default=32)
     te.add_argument("--lr", type=float, default=1e-4)
     te.add_argument("--seed", type=int, default=0)
+    te.add_argument("--size", choices=["full", "small"], default="full",
+                    help="full: Guo et al.'s widths; small: width 256 (about 16x cheaper, for CPUs)")
     te.add_argument("--glove", metavar="DIR", help="use GloVe our_vab_* files instead of learned word vectors")
     te.add_argument("--device", default="cpu")
     te.add_argument("--quiet", action="store_true")

@@ -262,10 +262,19 @@ def _contrastive_loss(text: torch.Tensor, motion: torch.Tensor, margin: float = 
     return (pos ** 2).mean() + (torch.clamp(margin - neg, min=0) ** 2).mean()
 
 
+SIZES = {"full": {}, "small": {"movement_hidden": 256, "movement_latent": 256, "motion_hidden": 256,
+                                "text_hidden": 256, "embedding_dim": 256}}
+
+
 def train_evaluator(data: str | os.PathLike, out: str | os.PathLike, epochs: int = 30, batch_size: int = 32,
                     lr: float = 1e-4, seed: int = 0, progress: bool = True, glove_dir: str | None = None,
-                    device: str = "cpu") -> Path:
-    """Train a Guo-style evaluator on ``data`` (train split; the val split is reported) and save it to ``out``."""
+                    device: str = "cpu", size: str = "full") -> Path:
+    """Train a Guo-style evaluator on ``data`` (train split; the val split is reported) and save it to ``out``.
+
+    ``size="full"`` is Guo et al.'s widths (BiGRU 1024 for motion); ``"small"`` the same architecture at width 256,
+    about 16x cheaper, for CPUs."""
+    if size not in SIZES:
+        raise EvaluatorError(f"size must be one of {', '.join(SIZES)}, got '{size}'")
     from tqdm.auto import tqdm
 
     from ..data.dataset import MotionTextDataset
@@ -288,12 +297,12 @@ def train_evaluator(data: str | os.PathLike, out: str | os.PathLike, epochs: int
         g = Path(glove_dir)
         words = list(_safe_pickle(g / "our_vab_words.pkl"))
         vectors = torch.as_tensor(np.load(g / "our_vab_data.npy", allow_pickle=False))
-        cfg = EvaluatorConfig(feature_dim=train_ds.spec.feature_dim, word_source="glove")
+        cfg = EvaluatorConfig(feature_dim=train_ds.spec.feature_dim, word_source="glove", **SIZES[size])
     else:
         words = ["sos", "eos", "unk"] + sorted(w for w, n in counts.items() if n >= 2 and w not in ("sos", "eos",
                                                                                                   "unk"))
         vectors = None
-        cfg = EvaluatorConfig(feature_dim=train_ds.spec.feature_dim, word_source="learned")
+        cfg = EvaluatorConfig(feature_dim=train_ds.spec.feature_dim, word_source="learned", **SIZES[size])
     ev = GuoEvaluator(cfg, words, vectors, train_ds.mean, train_ds.std).to(device)
     opt = torch.optim.Adam([p for p in ev.parameters() if p.requires_grad], lr=lr)
 
@@ -333,6 +342,6 @@ def train_evaluator(data: str | os.PathLike, out: str | os.PathLike, epochs: int
         log.append({"epoch": epoch + 1, "train_loss": tot / max(n, 1), "val_top1": float(top[0]),
                     "val_top3": float(top[2]), "val_mm_dist": float(mm)})
         bar.set_postfix(loss=f"{tot / max(n, 1):.3f}", val_top3=f"{top[2]:.3f}")
-    info = {"trained_on": str(data), "epochs": epochs, "seconds": round(time.perf_counter() - t0, 1),
+    info = {"trained_on": str(data), "epochs": epochs, "size": size, "seconds": round(time.perf_counter() - t0, 1),
             "history": log}
     return save_evaluator(out, ev.cpu().eval(), info)
