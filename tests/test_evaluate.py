@@ -100,7 +100,6 @@ def test_guo_files_missing_are_named(tmp_path):
 
 def test_guo_loader_maps_the_released_layout(tmp_path):
     """Write files in the released layout (keys of text2motion's modules) and load them."""
-    ev = _tiny_ev()
     c = EvaluatorConfig()                       # the released sizes
     ref = GuoEvaluator(c, ["sos", "eos", "unk", "walk"])
     sd = ref.state_dict()
@@ -124,7 +123,6 @@ def test_guo_loader_maps_the_released_layout(tmp_path):
     loaded = load_guo_evaluator(tmp_path)
     assert torch.equal(loaded.motion_out[0].weight, sd["motion_out.0.weight"])
     assert loaded.config.word_source == "glove" and not loaded.word_vectors.requires_grad
-    del ev
 
 
 def test_pickles_with_code_are_refused(tmp_path):

@@ -41,11 +41,12 @@ def _embed_real(ev, items, device, bs=32):
     return np.concatenate(me), np.concatenate(te)
 
 
-def _generate(pipe, texts, lengths, seed, sampler, steps, batch_size, progress):
+def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1):
+    """One motion per (caption, real length) of ``items`` (``num_samples`` each)."""
     from ..pipeline import Prompt
-    prompts = [Prompt(t, max(n, 10) / 20.0) for t, n in zip(texts, lengths)]
-    return pipe.generate(prompts, seed=seed, sampler=sampler, steps=steps, batch_size=batch_size,
-                         progress=False)
+    prompts = [Prompt(it["text"], max(it["length"], 10) / 20.0) for it in items]
+    return pipe.generate(prompts, num_samples=num_samples, seed=seed, sampler=sampler, steps=steps,
+                         batch_size=batch_size)
 
 
 def _embed_generated(ev, motions, device, bs=32):
@@ -84,11 +85,12 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
         draws.append(items)
     # real motions
     real = {k: [] for k in ("fid", "top1", "top2", "top3", "mm_dist", "diversity")}
-    real_emb = []
+    real_emb, text_emb = [], []
     for r, items in enumerate(draws):
         me, te = _embed_real(ev, items, device)
         other, _ = _embed_real(ev, _draw(ds, r + 10_000, seed)[:len(items)], device)
         real_emb.append(me)
+        text_emb.append(te)
         top, mm = r_precision(te, me)
         real["fid"].append(fid(other, me))
         real["top1"].append(top[0]); real["top2"].append(top[1]); real["top3"].append(top[2])  # noqa: E702
@@ -102,14 +104,9 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
         phys: list[dict] = []
         t0 = time.perf_counter()
         for r, items in enumerate(tqdm(draws, desc=name, disable=not progress)):
-            texts = [it["text"] for it in items]
-            lengths = [it["length"] for it in items]
-            motions = _generate(pipe, texts, lengths, seed * 100_000 + r * 10_000, sampler, steps, batch_size,
-                                progress)
+            motions = _generate(pipe, items, seed * 100_000 + r * 10_000, sampler, steps, batch_size)
             ge = _embed_generated(ev, motions, device)
-            with torch.no_grad():
-                te = np.concatenate([ev.text_embedding([it["tokens"].split() for it in items[s:s + 32]]).cpu()
-                                     .numpy() for s in range(0, len(items), 32)])
+            te = text_emb[r]
             top, mm = r_precision(te, ge)
             row["fid"].append(fid(real_emb[r], ge))
             row["top1"].append(top[0]); row["top2"].append(top[1]); row["top3"].append(top[2])  # noqa: E702
@@ -120,12 +117,7 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
         out = {k: mean_and_confidence(v) for k, v in row.items()}
         if mm_texts and mm_samples > 10:
             items = draws[0][:mm_texts]
-            texts = [it["text"] for it in items]
-            lengths = [it["length"] for it in items]
-            from ..pipeline import Prompt
-            ms = pipe.generate([Prompt(t, max(n, 10) / 20.0) for t, n in zip(texts, lengths)],
-                               num_samples=mm_samples, seed=seed + 7, sampler=sampler, steps=steps,
-                               batch_size=batch_size)
+            ms = _generate(pipe, items, seed + 7, sampler, steps, batch_size, num_samples=mm_samples)
             emb = _embed_generated(ev, ms, device).reshape(len(items), mm_samples, -1)
             out["multimodality"] = (multimodality(emb), 0.0)
         for key in ("foot_skating", "jitter", "penetration", "floating"):

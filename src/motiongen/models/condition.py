@@ -83,7 +83,3 @@ class MotionCondition:
             valid = torch.cat([it.stage_valid if it.stage_valid is not None else
                                torch.ones(it.batch_size, s, dtype=torch.bool) for it in items])
         return MotionCondition(TextFeatures.cat([it.text for it in items]), s, g, bounds, valid)
-
-    @classmethod
-    def from_text(cls, text: TextFeatures) -> MotionCondition:
-        return cls(text)
