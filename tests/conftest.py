@@ -88,3 +88,18 @@ def overfit_one_motion(model, motion: np.ndarray, cond, seconds: float = 60.0, m
         if len(losses) >= 40 and np.mean(losses[:10]) > 10 * np.mean(losses[-10:]):
             break
     return losses
+
+
+def randomised(model, seed: int = 0):
+    """Give every zero-initialised weight (e.g. the stylization blocks' output layers) random values, so that an
+    untrained model's output depends on all of its inputs, as a trained one's does. Returns the model (eval mode)."""
+    import math
+
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2 and p.abs().max() == 0:
+                bound = 1.0 / math.sqrt(p.shape[1])
+                p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * bound)
+    return model.eval()

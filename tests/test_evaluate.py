@@ -38,6 +38,36 @@ def test_r_precision_of_a_perfect_matcher_is_one_and_random_is_chance():
         r_precision(e[:10], e[:10])
 
 
+def _guo_r_precision(text_emb, motion_emb, top_k=3, batch_size=32):
+    """Written from Guo et al.'s final_evaluations.py: text x motion distances, each text ranks the motions."""
+    hits = np.zeros(top_k)
+    n = len(text_emb) // batch_size * batch_size
+    for s in range(0, n, batch_size):
+        t, m = text_emb[s:s + batch_size], motion_emb[s:s + batch_size]
+        for i in range(batch_size):
+            d = np.sqrt(((m - t[i]) ** 2).sum(1))
+            rank = int((d < d[i]).sum())          # motions strictly nearer to text i than its own motion
+            hits[rank:] += rank < top_k
+    return hits / n
+
+
+def test_r_precision_ranks_motions_per_text_as_guo_does():
+    # hubs: a few motions lie near every text; texts are spread out. Ranking motions per text (Guo) and ranking
+    # texts per motion (the old code) then give clearly different answers.
+    rng = np.random.default_rng(3)
+    n = 320
+    text = rng.normal(size=(n, 6)) * 3.0
+    motion = text * 0.15 + rng.normal(size=(n, 6)) * 0.4
+    hubs = rng.random(n) < 0.1
+    motion[hubs] *= 0.05
+    top, mm = r_precision(text, motion)
+    ref = _guo_r_precision(text, motion)
+    assert np.allclose(top, ref)
+    transposed, _ = r_precision(motion, text)     # what ranking texts per motion gives
+    assert np.abs(transposed - ref).max() > 0.05
+    assert mm == pytest.approx(np.linalg.norm(text[:n] - motion[:n], axis=1).mean())
+
+
 def test_diversity_multimodality_and_confidence():
     rng = np.random.default_rng(2)
     assert diversity(np.zeros((400, 3))) == 0.0

@@ -170,6 +170,8 @@ def _cmd_evaluate(args) -> None:
                           seed=args.seed, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
                           device=args.device, max_items=args.max_items, progress=not args.quiet)
     print(format_table(res))
+    for note in res.get("notes", []):
+        print(f"note: {note}")
     if args.json:
         write_results(args.json, res)
         print(f"wrote {args.json}")

@@ -3,10 +3,14 @@
 All take embeddings from an evaluator (motion and text encoders into a shared space):
 
 * FID: Frechet distance between Gaussians fitted to real and generated motion embeddings;
-* R-precision top-1/2/3: in batches of 32 (text, motion) pairs, how often the true text ranks within the k nearest
-  texts of its motion (Euclidean); the leftover incomplete batch is dropped, as in the reference code;
+* R-precision top-1/2/3: in batches of 32 (text, motion) pairs, how often a text's own motion ranks within the k
+  motions nearest to that text (Euclidean). As in Guo et al.'s ``final_evaluations.py``, the distance matrix is
+  text x motion and each *text* ranks the 32 motions of its batch; ranking texts per motion instead gives other
+  numbers whenever the two embeddings differ in spread or have hubs. The leftover incomplete batch is dropped, as
+  in the reference code;
 * MM-Dist: mean Euclidean distance between each motion and its own text;
-* Diversity: mean distance between 300 random pairs of generated motions;
+* Diversity: mean distance between 300 random pairs of generated motions (fewer when the set is small: the
+  result then says how many pairs it used);
 * MultiModality: for each text, mean distance between 10 random pairs of its (30) generations;
 * replications are summarised as mean and 95% confidence interval, 1.96 * std / sqrt(n).
 """
@@ -52,14 +56,17 @@ def euclidean_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def r_precision(text_emb: np.ndarray, motion_emb: np.ndarray, top_k: int = 3, batch_size: int = 32
                 ) -> tuple[np.ndarray, float]:
-    """(top-1..top-k accuracy (k,), MM-Dist) over consecutive batches of ``batch_size`` aligned pairs."""
+    """(top-1..top-k accuracy (k,), MM-Dist) over consecutive batches of ``batch_size`` aligned pairs.
+
+    Row i of the text x motion distance matrix ranks the motions for text i; a hit at k means motion i is among
+    text i's k nearest motions (Guo et al.)."""
     n = (len(text_emb) // batch_size) * batch_size
     if n == 0:
         raise ValueError(f"R-precision needs at least {batch_size} pairs, got {len(text_emb)}")
     hits = np.zeros(top_k)
     dist_sum = 0.0
     for s in range(0, n, batch_size):
-        d = euclidean_distance_matrix(motion_emb[s:s + batch_size], text_emb[s:s + batch_size])
+        d = euclidean_distance_matrix(text_emb[s:s + batch_size], motion_emb[s:s + batch_size])   # text x motion
         dist_sum += np.trace(d)
         rank = np.argsort(d, axis=1)
         correct = rank == np.arange(batch_size)[:, None]

@@ -2,9 +2,11 @@
 
 For each replication r the split is drawn with the dataset's (seed + r) crops and captions, in batches of 32
 (text, real motion) pairs; each model generates one motion per caption at the real motion's length. The real
-row uses the real motions (its FID compares two independent draws of real crops). MultiModality uses the first
-``mm_texts`` captions with ``mm_samples`` generations each. Physical metrics average over the generated motions
-of the first replication. AITS is measured separately (batch 1, model loading excluded): see
+row uses the real motions; its FID compares two crop draws of the *same* motions (as Guo et al. do), also when
+``max_items`` keeps only the first items of a draw. MultiModality uses the first ``mm_texts`` captions of each
+replication's draw with ``mm_samples`` generations each, replicated like the other metrics. Diversity uses 300
+pairs, or fewer when a replication has 300 motions or fewer (``notes`` then says how many). Physical metrics
+average over the generated motions of the first replication. AITS is measured separately (batch 1, model loading excluded): see
 ``benchmarks/aits.py`` and :func:`aits`.
 """
 from __future__ import annotations
@@ -23,10 +25,23 @@ from .physical import physical_metrics
 __all__ = ["evaluate_models", "format_table", "aits"]
 
 
-def _draw(ds, rep: int, seed: int):
-    ds.set_epoch(1000 * seed + rep)
+def _draw(ds, rep: int, seed: int, crop_epoch: int | None = None, limit: int | None = None):
+    """Replication ``rep``'s items in its own order; ``crop_epoch`` redraws the crops and captions of the same
+    items (the real-vs-real FID's second draw)."""
+    ds.set_epoch(1000 * seed + rep if crop_epoch is None else crop_epoch)
     order = np.random.default_rng((seed, rep)).permutation(len(ds))
+    if limit:
+        order = order[:limit]
     return [ds[int(i)] for i in order]
+
+
+def _diversity(emb, rng, notes: list, where: str) -> float:
+    times = min(300, len(emb) - 1)
+    if times < 300:
+        note = f"{where}: Diversity from {times} pairs (a replication has {len(emb)} motions; the protocol uses 300)"
+        if note not in notes:
+            notes.append(note)
+    return diversity(emb, times, rng)
 
 
 def _embed_real(ev, items, device, bs=32):
@@ -41,12 +56,20 @@ def _embed_real(ev, items, device, bs=32):
     return np.concatenate(me), np.concatenate(te)
 
 
-def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1):
-    """One motion per (caption, real length) of ``items`` (``num_samples`` each)."""
+def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1, bar=None):
+    """One motion per (caption, real length) of ``items`` (``num_samples`` each), in batches; ``bar`` counts them."""
     from ..pipeline import Prompt
     prompts = [Prompt(it["text"], max(it["length"], 10) / 20.0) for it in items]
-    return pipe.generate(prompts, num_samples=num_samples, seed=seed, sampler=sampler, steps=steps,
-                         batch_size=batch_size)
+    per_call = max(1, batch_size // num_samples)
+    out = []
+    for s in range(0, len(prompts), per_call):
+        chunk = prompts[s:s + per_call]
+        # seeds follow the item's position, so batching does not change any motion
+        out += pipe.generate(chunk, num_samples=num_samples, seed=seed + s * num_samples, sampler=sampler,
+                             steps=steps, batch_size=batch_size)
+        if bar is not None:
+            bar.update(len(chunk) * num_samples)
+    return out
 
 
 def _embed_generated(ev, motions, device, bs=32):
@@ -77,49 +100,59 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
     ds = MotionTextDataset(data, split, normalize=False, seed=seed)
     results: dict = {"split": split, "data": str(data), "evaluator": str(evaluator_dir),
                      "replications": replications, "rows": {}}
-    draws = []
-    for r in range(replications):
-        items = _draw(ds, r, seed)
-        if max_items:
-            items = items[:max_items]
-        draws.append(items)
+    notes: list[str] = []
+    results["notes"] = notes
+    draws = [_draw(ds, r, seed, limit=max_items) for r in range(replications)]
     # real motions
-    real = {k: [] for k in ("fid", "top1", "top2", "top3", "mm_dist", "diversity")}
+    keys = ("fid", "top1", "top2", "top3", "mm_dist", "diversity")
+    real = {k: [] for k in keys}
     real_emb, text_emb = [], []
     for r, items in enumerate(draws):
         me, te = _embed_real(ev, items, device)
-        other, _ = _embed_real(ev, _draw(ds, r + 10_000, seed)[:len(items)], device)
+        other, _ = _embed_real(ev, _draw(ds, r, seed, crop_epoch=1000 * seed + r + 10_000, limit=max_items), device)
         real_emb.append(me)
         text_emb.append(te)
         top, mm = r_precision(te, me)
         real["fid"].append(fid(other, me))
         real["top1"].append(top[0]); real["top2"].append(top[1]); real["top3"].append(top[2])  # noqa: E702
         real["mm_dist"].append(mm)
-        real["diversity"].append(diversity(me, min(300, len(me) - 1), np.random.default_rng((seed, r))))
+        real["diversity"].append(_diversity(me, np.random.default_rng((seed, r)), notes, "real"))
     results["rows"]["Real motions"] = {k: mean_and_confidence(v) for k, v in real.items()}
+    run_mm = bool(mm_texts) and mm_samples > 10
+    if mm_texts and not run_mm:
+        notes.append(f"MultiModality skipped: it draws 10 pairs among each text's samples, so it needs "
+                     f"--mm-samples above 10 (got {mm_samples})")
     for mdir in model_dirs:
         pipe = MotionPipeline.from_pretrained(mdir, device=device)
         name = Path(mdir).name
-        row = {k: [] for k in ("fid", "top1", "top2", "top3", "mm_dist", "diversity")}
+        row = {k: [] for k in keys}
+        mm_values: list[float] = []
         phys: list[dict] = []
         t0 = time.perf_counter()
-        for r, items in enumerate(tqdm(draws, desc=name, disable=not progress)):
-            motions = _generate(pipe, items, seed * 100_000 + r * 10_000, sampler, steps, batch_size)
+        n_mm = min(mm_texts, len(draws[0])) * mm_samples if run_mm else 0
+        total = sum(len(it) for it in draws) + n_mm * replications
+        bar = tqdm(total=total, desc=name, unit="motion", disable=not progress)
+        for r, items in enumerate(draws):
+            motions = _generate(pipe, items, seed * 100_000 + r * 10_000, sampler, steps, batch_size, bar=bar)
             ge = _embed_generated(ev, motions, device)
             te = text_emb[r]
             top, mm = r_precision(te, ge)
             row["fid"].append(fid(real_emb[r], ge))
             row["top1"].append(top[0]); row["top2"].append(top[1]); row["top3"].append(top[2])  # noqa: E702
             row["mm_dist"].append(mm)
-            row["diversity"].append(diversity(ge, min(300, len(ge) - 1), np.random.default_rng((seed, r))))
+            row["diversity"].append(_diversity(ge, np.random.default_rng((seed, r)), notes, name))
             if r == 0:
                 phys = [physical_metrics(m.joints) for m in motions]
+            if run_mm:
+                mm_items = items[:mm_texts]
+                ms = _generate(pipe, mm_items, seed * 100_000 + r * 10_000 + 7, sampler, steps, batch_size,
+                               num_samples=mm_samples, bar=bar)
+                emb = _embed_generated(ev, ms, device).reshape(len(mm_items), mm_samples, -1)
+                mm_values.append(multimodality(emb, rng=np.random.default_rng((seed, r, 1))))
+        bar.close()
         out = {k: mean_and_confidence(v) for k, v in row.items()}
-        if mm_texts and mm_samples > 10:
-            items = draws[0][:mm_texts]
-            ms = _generate(pipe, items, seed + 7, sampler, steps, batch_size, num_samples=mm_samples)
-            emb = _embed_generated(ev, ms, device).reshape(len(items), mm_samples, -1)
-            out["multimodality"] = (multimodality(emb), 0.0)
+        if mm_values:
+            out["multimodality"] = mean_and_confidence(mm_values)
         for key in ("foot_skating", "jitter", "penetration", "floating"):
             out[key] = (float(np.mean([p[key] for p in phys])), 0.0)
         out["model"] = {"dir": str(mdir), "type": pipe.denoiser.model_type,

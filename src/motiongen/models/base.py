@@ -25,10 +25,15 @@ class DenoiserConfig:
     max_frames: int = 600
 
 
-def config_from_dict(cls: type, data: dict, where: str = "config"):
-    """Build dataclass ``cls`` from ``data``; unknown or mistyped fields give an error naming them."""
+def config_from_dict(cls: type, data: dict, where: str = "config", legacy: bool = False):
+    """Build dataclass ``cls`` from ``data``; unknown or mistyped fields give an error naming them.
+
+    ``legacy=True`` (reading a stored model folder): fields that ``data`` lacks take ``cls.legacy_values``
+    where given -- the values models had before the field existed -- so old folders load as they were trained."""
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    if legacy:
+        data = {**{k: v for k, v in getattr(cls, "legacy_values", {}).items() if k not in data}, **data}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:

@@ -124,7 +124,7 @@ def load_model_dir(path: str | os.PathLike, device: str | torch.device = "cpu"
     except UnknownModelError as e:
         raise ModelFileError(f"'{path / CONFIG_NAME}': {e}") from e
     try:
-        mcfg = config_from_dict(cls.config_class, cfg["model"], where=f"{path / CONFIG_NAME}: model")
+        mcfg = config_from_dict(cls.config_class, cfg["model"], where=f"{path / CONFIG_NAME}: model", legacy=True)
     except (TypeError, ValueError) as e:
         raise ModelFileError(str(e)) from e
     denoiser = cls(mcfg)

@@ -55,7 +55,10 @@ class PartLinear(nn.Module):
             nn.init.uniform_(self.weight, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("...hi,hio->...ho", x, self.weight) + self.bias
+        w, b = self.weight, self.bias
+        if x.dtype != w.dtype:        # CPU autocast does not cover einsum: follow the input's dtype
+            w, b = w.to(x.dtype), b.to(x.dtype)
+        return torch.einsum("...hi,hio->...ho", x, w) + b
 
 
 class PartLayerNorm(nn.Module):
@@ -67,7 +70,7 @@ class PartLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_parts, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+        return F.layer_norm(x, x.shape[-1:]) * self.weight.to(x.dtype) + self.bias.to(x.dtype)
 
 
 class PartStylization(nn.Module):
@@ -143,20 +146,26 @@ class SAMI(nn.Module):
         v_m = self.motion_value(xn)                                           # (B, T, H, Lg)
         kv_t = self.text_keys_values(text_tokens)                            # (B, S, H, Lt, Ng+Lg)
         k_t, v_t = kv_t[..., :Ng], kv_t[..., Ng:]
-        k_t = k_t.masked_fill(~text_mask[..., None], NEG)
-        k_m = k_m.unsqueeze(1).masked_fill(~member[:, :, :, None, None], NEG)  # (B, S, T, H, Ng)
+        dt = torch.promote_types(k_t.dtype, k_m.dtype)
+        k_t, k_m = k_t.to(dt), k_m.to(dt)
+        neg = max(NEG, torch.finfo(dt).min / 2)                             # representable in float16 too
+        k_t = k_t.masked_fill(~text_mask[..., None], neg)
+        k_m = k_m.unsqueeze(1).masked_fill(~member[:, :, :, None, None], neg)  # (B, S, T, H, Ng)
         # softmax over the sequence (text tokens + the stage's frames), done jointly over both parts
         m = torch.maximum(k_t.amax(dim=3), k_m.amax(dim=2))                  # (B, S, H, Ng)
         e_t = torch.exp(k_t - m[:, :, :, None])                              # (B, S, H, Lt, Ng)
         e_m = torch.exp(k_m - m[:, :, None])                                 # (B, S, T, H, Ng)
         z = e_t.sum(3) + e_m.sum(2)                                          # (B, S, H, Ng)
-        g = torch.einsum("bshng,bshnl->bshgl", e_t, v_t) + torch.einsum("bsthg,bthl->bshgl", e_m, v_m)
+        g = torch.einsum("bshng,bshnl->bshgl", e_t, v_t.to(dt)) + torch.einsum("bsthg,bthl->bshgl", e_m, v_m.to(dt))
         return g / z[..., None], b_feat, q
 
     def anchors(self, g: torch.Tensor, stage_start: torch.Tensor, stage_len: torch.Tensor) -> torch.Tensor:
-        """Time anchors G^t in frames (B, S, H, Ng): stage start + sigmoid(MLP(G)) * stage length."""
-        a = torch.sigmoid(self.anchor(g).squeeze(-1))
-        return stage_start[:, :, None, None] + a * stage_len[:, :, None, None]
+        """Time anchors G^t in frames (B, S, H, Ng), float32: stage start + sigmoid(MLP(G)) * stage length.
+
+        Frame numbers and their squared distances are kept in float32 whatever the model's dtype: in float16 a
+        squared distance overflows (65504) past 255 frames and frames above 2048 are not even representable."""
+        a = torch.sigmoid(self.anchor(g).squeeze(-1).float())
+        return stage_start.float()[:, :, None, None] + a * stage_len.float()[:, :, None, None]
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor, text_tokens: torch.Tensor, text_mask: torch.Tensor,
                 member: torch.Tensor, stage_start: torch.Tensor, stage_len: torch.Tensor,
@@ -167,21 +176,25 @@ class SAMI(nn.Module):
         anchor = self.anchors(g, stage_start, stage_len)                       # (B, S, H, Ng)
         J = S * self.Ng
         anchor = anchor.permute(0, 2, 1, 3).reshape(B, H, 1, J)               # (B, H, 1, J)
-        frames = torch.arange(T, device=h.device, dtype=h.dtype).view(1, 1, T, 1)
-        delta = frames - anchor                                                # (B, H, T, J) frames
-        sigma2 = self.log_sigma2.exp().view(1, H, 1, 1)
-        logits = -(delta * delta) / sigma2
-        if self.use_query:
-            logits = logits + q.permute(0, 2, 1, 3).repeat(1, 1, 1, S)         # (B, H, T, S*Ng)
-        stage_ok = stage_valid[:, None, None, :].repeat_interleave(self.Ng, dim=-1)
-        w = torch.softmax(logits.masked_fill(~stage_ok, NEG), dim=-1)         # (B, H, T, J)
+        with torch.autocast(h.device.type, enabled=False):                   # the time kernel in float32
+            frames = torch.arange(T, device=h.device, dtype=torch.float32).view(1, 1, T, 1)
+            delta = frames - anchor                                            # (B, H, T, J) frames
+            sigma2 = self.log_sigma2.float().exp().view(1, H, 1, 1)
+            logits = -(delta * delta) / sigma2
+            if self.use_query:
+                logits = logits + q.float().permute(0, 2, 1, 3).repeat(1, 1, 1, S)   # (B, H, T, S*Ng)
+            stage_ok = stage_valid[:, None, None, :].repeat_interleave(self.Ng, dim=-1)
+            w32 = torch.softmax(logits.masked_fill(~stage_ok, NEG), dim=-1)   # (B, H, T, J)
         g = g.permute(0, 2, 1, 3, 4).reshape(B, H, J, self.Lg)                # (B, H, J, Lg)
-        y_t = w @ self.state(g)                                                 # eq. 3-4, order 0
-        tau = delta / self.time_scale
+        state = self.state(g)
+        w = w32.to(state.dtype)
+        y_t = w @ state                                                         # eq. 3-4, order 0
+        tau = delta / self.time_scale                                          # seconds, float32
         power = torch.ones_like(tau)
         for n, proj in enumerate(self.derivatives, start=1):
             power = power * tau
-            y_t = y_t + (w * power) @ (proj(g) / math.factorial(n))
+            d = proj(g)
+            y_t = y_t + (w32 * power).to(d.dtype) @ (d / math.factorial(n))
         y_t = y_t.permute(0, 2, 1, 3)                                           # (B, T, H, Lg)
         y_s = torch.einsum("btjl,ij->btil", b_feat, torch.softmax(self.spatial_weight, dim=-1))   # eq. 5
         return h + self.style(y_t + y_s, emb)
