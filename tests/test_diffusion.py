@@ -167,3 +167,32 @@ def test_training_loss_backpropagates_and_adds_aux():
     assert np.isclose(out["loss"].item(), out["simple"].item() + 0.5)
     out["loss"].backward()
     assert net.l.weight.grad is not None and net.l.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("model_type", ["finemogen", "histf", "baseline"])
+def test_the_null_condition_does_not_depend_on_the_prompt(model_type):
+    """Guidance's unconditional branch: one fixed empty text, whatever the prompt's length or words."""
+    from motiongen.models.condition import MotionCondition
+    from motiongen.models.registry import build_denoiser
+    from motiongen.text.encoders import TextFeatures
+
+    from conftest import randomised
+    small = {"finemogen": dict(num_layers=1, part_dim=8, num_templates=4, text_latent_dim=16, text_layers=1,
+                               text_heads=2, text_ff_dim=16, time_embed_dim=16, ffn_dim=8, num_experts=2,
+                               expert_hidden_dim=8),
+             "histf": dict(latent_dim=32, num_temporal_blocks=1, num_layers=1, d_state=4, part_dim=8, whole_dim=16),
+             "baseline": dict(latent_dim=16, num_layers=1, num_heads=2, ff_dim=16)}[model_type]
+    torch.manual_seed(0)
+    m = randomised(build_denoiser(model_type, text_dim=12, dropout=0.0, **small))
+    g = torch.Generator().manual_seed(0)
+    short = TextFeatures(torch.randn(1, 3, 12, generator=g), torch.ones(1, 3, dtype=torch.bool), torch.randn(1, 12))
+    long = TextFeatures(torch.randn(1, 20, 12, generator=g), torch.ones(1, 20, dtype=torch.bool), torch.randn(1, 12))
+    x = torch.randn(1, 16, 263, generator=g)
+    mask = torch.ones(1, 16, dtype=torch.bool)
+    t = torch.tensor([300])
+    with torch.no_grad():
+        a = m(x, t, MotionCondition(short).null(), mask)
+        b = m(x, t, MotionCondition(long).null(), mask)
+        c = m(x, t, MotionCondition(long), mask)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert (a - c).abs().max() > 1e-3           # and the prompt itself does matter

@@ -127,3 +127,38 @@ def test_tiny_model_overfits_one_real_motion(real_samples):
     model = build_denoiser("histf", **{**TINY, "latent_dim": 64})
     losses = overfit_one_motion(model, real_samples["000000"][0][:48], _cond(8))
     assert np.mean(losses[:10]) > 10 * np.mean(losses[-10:]), (losses[:10], losses[-10:], len(losses))
+
+
+def test_both_scan_directions_of_the_first_block_see_the_condition_token():
+    torch.manual_seed(0)
+    x = torch.randn(2, 25, 16)
+    m = torch.ones(2, 25, dtype=torch.bool)
+    m[1, 18:] = False                                  # the second motion is padded
+    x2 = x.clone()
+    x2[:, 0] += 3.0 * torch.randn(16)                  # another condition token
+    for condition_first, sees in ((True, True), (False, False)):
+        torch.manual_seed(0)
+        blk = BiTemporalMamba(16, d_state=4, condition_first=condition_first).eval()
+        with torch.no_grad():
+            u, _ = blk.in_proj(blk.norm(x)).chunk(2, dim=-1)
+            u2, _ = blk.in_proj(blk.norm(x2)).chunk(2, dim=-1)
+            if condition_first:
+                from motiongen.models.histf.blocks import backward_order
+                order = backward_order(m, 2, 25, x.device)
+                take = order[..., None].expand_as(u)
+                yb = blk.backward_mixer(u.gather(1, take), m.gather(1, order)).gather(1, take)
+                yb2 = blk.backward_mixer(u2.gather(1, take), m.gather(1, order)).gather(1, take)
+            else:
+                yb, yb2 = blk.backward_mixer(u, m, reverse=True), blk.backward_mixer(u2, m, reverse=True)
+        # the last valid frame is where a backward scan starts: does it know the condition?
+        for b, last in ((0, 24), (1, 17)):
+            moved = (yb[b, last] - yb2[b, last]).abs().max().item()
+            assert (moved > 1e-4) == sees, (condition_first, b, moved)
+    # padding stays inert with the new order
+    torch.manual_seed(0)
+    blk = BiTemporalMamba(16, d_state=4, condition_first=True).eval()
+    x3 = x.clone()
+    x3[1, 18:] = 50.0
+    with torch.no_grad():
+        assert torch.allclose(blk(x3, m)[1, :18], blk(x, m)[1, :18], atol=1e-5)
+        assert torch.allclose(blk(x[1:, :18], None), blk(x, m)[1:, :18], atol=1e-5)

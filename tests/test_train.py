@@ -98,23 +98,58 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, data, out, result_dir):
+FINEMOGEN_MOE = {"num_layers": 1, "part_dim": 8, "num_templates": 4, "text_latent_dim": 16, "text_layers": 1,
+                 "text_heads": 2, "text_ff_dim": 16, "time_embed_dim": 16, "ffn_dim": 8, "num_experts": 16,
+                 "top_k": 1, "expert_hidden_dim": 8}
+
+
+def _worker(rank, world, port, data, out, result_dir, model_type="baseline"):
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
                        "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     torch.set_num_threads(1)
-    _, model = train(_cfg(data, out, steps=3, checkpoint_every=100), progress=False, return_model=True)
+    extra = {} if model_type == "baseline" else {"model": "finemogen", "model_config": FINEMOGEN_MOE}
+    _, model = train(_cfg(data, out, steps=3, checkpoint_every=100, **extra), progress=False, return_model=True)
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, f"{result_dir}/rank{rank}.pt")
 
 
-def test_two_cpu_processes_keep_identical_weights(hml_folder, tmp_path):
+@pytest.mark.parametrize("model_type", ["baseline", "finemogen"])
+def test_two_cpu_processes_keep_identical_weights(hml_folder, tmp_path, model_type):
+    # FineMoGen with 16 experts, top-1, on a 2-item batch per rank: most experts get no token in a step
     world = 2
-    mp.spawn(_worker, args=(world, _free_port(), str(hml_folder), str(tmp_path / "ddp"), str(tmp_path)),
+    mp.spawn(_worker, args=(world, _free_port(), str(hml_folder), str(tmp_path / "ddp"), str(tmp_path), model_type),
              nprocs=world, join=True)
     w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
     init = torch.load(tmp_path / "ddp" / "train_state.pt", weights_only=True)["step"]
     assert init == 3
+    if model_type == "finemogen":      # the MoE balancing loss reaches the total through the DDP wrapper
+        rows = [r.split(",") for r in (tmp_path / "ddp" / "log.csv").read_text().splitlines()[1:]]
+        assert rows and all(float(r[3]) > 0 for r in rows)
+
+
+def test_auxiliary_loss_is_read_through_a_wrapper():
+    """DDP (and any wrapper with ``.module``) returns no ``aux_loss`` of its own; the loss must use the model's."""
+    from motiongen.diffusion.gaussian import GaussianDiffusion
+    from motiongen.models.condition import MotionCondition
+    from motiongen.models.registry import build_denoiser
+    from motiongen.text.encoders import TextFeatures
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *a):
+            return self.module(*a)
+
+    torch.manual_seed(0)
+    model = build_denoiser("finemogen", text_dim=8, **FINEMOGEN_MOE).train()
+    cond = MotionCondition(TextFeatures(torch.randn(2, 3, 8), torch.ones(2, 3, dtype=torch.bool), torch.randn(2, 8)))
+    out = GaussianDiffusion().training_losses(Wrapper(model), torch.randn(2, 12, 263),
+                                              torch.ones(2, 12, dtype=torch.bool), cond)
+    assert "aux" in out and float(out["aux"].detach()) > 0
+    assert torch.allclose(out["loss"], out["simple"] + out["aux"])
 
 
 def test_wall_clock_budget_stops_with_a_checkpoint(hml_folder, tmp_path):
@@ -122,3 +157,28 @@ def test_wall_clock_budget_stops_with_a_checkpoint(hml_folder, tmp_path):
     state = torch.load(run / "train_state.pt", weights_only=True)
     assert state["step"] == 1
     assert json.loads((run / "config.json").read_text())["training"]["steps"] == 1
+
+
+def test_ema_warms_up_so_the_initialisation_fades():
+    from motiongen.train.trainer import ema_decay_at
+    share = 1.0
+    for step in range(1000):
+        share *= ema_decay_at(0.999, step)
+    assert share < 1e-5                            # without the warm-up: 0.999 ** 1000 = 0.37
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1) and ema_decay_at(0.999, 100_000) == 0.999
+
+
+def test_saved_ema_weights_follow_the_trained_ones(hml_folder, tmp_path):
+    torch.manual_seed(0)
+    run, model = train(_cfg(hml_folder, tmp_path / "run", steps=40, lr=3e-3, warmup_steps=1), progress=False,
+                       return_model=True)
+    saved = load_file(str(run / "model.safetensors"))
+    state = torch.load(run / "train_state.pt", weights_only=True)
+    from motiongen.models.registry import build_denoiser
+    torch.manual_seed(1)                        # the run builds its model after torch.manual_seed(cfg.seed = 1)
+    init = build_denoiser("baseline", text_dim=384, **TINY).state_dict()
+    k = "out.weight" if "out.weight" in saved else next(n for n in saved if n.endswith("weight"))
+    raw = state["model"][k].float()
+    to_raw = (saved[k].float() - raw).norm()
+    to_init = (saved[k].float() - init[k].float()).norm()
+    assert to_raw < 0.5 * to_init, (to_raw, to_init)

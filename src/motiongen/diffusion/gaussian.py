@@ -111,7 +111,8 @@ class GaussianDiffusion:
                 fv = v_pred[:, :, feet] * contact[:, :-1, :, None].to(v_pred.dtype)
                 out["foot"] = masked_mse(fv, torch.zeros_like(fv), pair_mask)
                 total = total + weights.foot * out["foot"]
-        aux = getattr(denoiser, "aux_loss", None)
+        # a DDP wrapper has no aux_loss of its own: read the wrapped model's (else no load balancing under DDP)
+        aux = getattr(getattr(denoiser, "module", denoiser), "aux_loss", None)
         if aux is not None:
             out["aux"] = aux
             total = total + aux

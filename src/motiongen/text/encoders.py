@@ -66,12 +66,18 @@ class TextFeatures:
         return TextFeatures(torch.cat(toks), torch.cat(masks), torch.cat([it.pooled for it in items]))
 
     def dropped(self, drop: torch.Tensor) -> TextFeatures:
-        """Classifier-free-guidance null condition: zero the features of rows where ``drop`` (B,) is True.
+        """Classifier-free-guidance null condition for rows where ``drop`` (B,) is True: one fixed empty text.
 
-        The token mask is kept (an all-False mask would make attention undefined); zero features carry no text.
+        A dropped row becomes a single zero token (mask True at position 0 only, so attention stays defined) and
+        a zero pooled vector, whatever the prompt was: the unconditional branch cannot depend on the prompt's
+        length, in training (text dropout) or in sampling.
         """
-        keep = (~drop.bool()).to(self.tokens.dtype)
-        return TextFeatures(self.tokens * keep[:, None, None], self.mask, self.pooled * keep[:, None])
+        drop = drop.bool().to(self.mask.device)
+        keep = (~drop).to(self.tokens.dtype)
+        mask = self.mask.clone()
+        mask[drop] = False
+        mask[drop, 0] = True
+        return TextFeatures(self.tokens * keep[:, None, None], mask, self.pooled * keep[:, None])
 
 
 def _quiet_transformers() -> None:

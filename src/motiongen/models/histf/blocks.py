@@ -44,11 +44,18 @@ class BiTemporalMamba(nn.Module):
 
     Forward and backward scans have their own convolution and SSM parameters (as in Vision Mamba); the paper's
     parameter counts (about 1.82M per block at width 512, expand 2, state 16) match this layout.
+
+    ``condition_first``: position 0 holds the condition token (HiSTF sec. 3.2). The paper only says the condition
+    is prepended; a plain flip would let the backward scan reach it last, so the first block's backward scan could
+    never see the text. Here the backward scan visits the condition token first, then the valid frames from last
+    to first, then the padding (one gather per sample, its own inverse), so both directions are conditioned and
+    padding stays inert. ``condition_first=False`` is a plain flip (motiongen before 0.2).
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
-                 scan_mode: str = "auto"):
+                 scan_mode: str = "auto", condition_first: bool = False):
         super().__init__()
+        self.condition_first = condition_first
         d_inner = expand * d_model
         self.norm = nn.LayerNorm(d_model)
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
@@ -58,8 +65,24 @@ class BiTemporalMamba(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         u, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)
-        y = self.forward_mixer(u, mask) + self.backward_mixer(u, mask, reverse=True)
+        if self.condition_first:
+            order = backward_order(mask, x.shape[0], x.shape[1], x.device)
+            take = order[..., None].expand_as(u)
+            m_b = None if mask is None else mask.gather(1, order)
+            y_b = self.backward_mixer(u.gather(1, take), m_b).gather(1, take)
+        else:
+            y_b = self.backward_mixer(u, mask, reverse=True)
+        y = self.forward_mixer(u, mask) + y_b
         return x + self.out_proj(y * F.silu(z))
+
+
+def backward_order(mask: torch.Tensor | None, batch: int, length: int, device) -> torch.Tensor:
+    """(B, L) positions of the backward scan: the condition token (0), the valid frames last to first, then the
+    padding. Valid frames are 1..n (padding follows them). The permutation is its own inverse."""
+    j = torch.arange(length, device=device).expand(batch, length)
+    n = (mask[:, 1:].sum(1, keepdim=True) if mask is not None
+         else torch.full((batch, 1), length - 1, device=device))
+    return torch.where((j >= 1) & (j <= n), n + 1 - j, j)
 
 
 class UniMamba(nn.Module):

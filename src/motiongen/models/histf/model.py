@@ -2,12 +2,14 @@
 
 Conditioning (sec. 3.2): the pooled sentence embedding (randomly masked in training for guidance) is projected
 to the model width and added to an MLP embedding of the diffusion step; the result is prepended to the motion
-frames as one token, which both scan directions carry. The spatial branch and DSFM act on the motion frames.
+frames as one token. Both scan directions start from it: the backward scan visits the token first and then the
+frames from last to first (:class:`~.blocks.BiTemporalMamba`, ``condition_both_directions``). The spatial branch and DSFM act on the motion frames.
 Defaults follow the paper: width 512, N = 3, L = 2, state 16, DPM-Solver++ with 10 steps.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -42,13 +44,17 @@ class HiSTFConfig(DenoiserConfig):
     use_whole_branch: bool = True
     use_dsfm: bool = True
     scan_mode: str = "auto"             # auto | sequential | parallel | cuda
+    condition_both_directions: bool = True   # the backward scan also starts at the condition token
     dropout: float = 0.1
+
+    legacy_values: ClassVar[dict] = {"condition_both_directions": False}   # model folders from before the field
 
 
 class HiSTFLayer(nn.Module):
     def __init__(self, c: HiSTFConfig, part_indices: dict):
         super().__init__()
-        self.temporal = nn.ModuleList(BiTemporalMamba(c.latent_dim, c.d_state, c.d_conv, c.expand, c.scan_mode)
+        self.temporal = nn.ModuleList(BiTemporalMamba(c.latent_dim, c.d_state, c.d_conv, c.expand, c.scan_mode,
+                                                      condition_first=c.condition_both_directions)
                                       for _ in range(c.num_temporal_blocks))
         self.spatial = DualSpatialMamba(c.latent_dim, c.feature_dim, part_indices, c.part_dim, c.whole_dim,
                                         c.d_state, c.use_part_branch, c.use_whole_branch, c.scan_mode)
