@@ -196,3 +196,30 @@ def test_the_null_condition_does_not_depend_on_the_prompt(model_type):
         c = m(x, t, MotionCondition(long), mask)
     assert torch.allclose(a, b, atol=1e-5)
     assert (a - c).abs().max() > 1e-3           # and the prompt itself does matter
+
+
+def test_skip_parameterisation_follows_x_t_at_low_noise_and_lands_on_an_oracle():
+    from motiongen.diffusion.gaussian import GaussianDiffusion
+    d = GaussianDiffusion(parameterization="skip")
+
+    class Zero(torch.nn.Module):
+        def forward(self, x, t, cond, mask):
+            return torch.zeros_like(x)
+    x_t = torch.randn(2, 5, 3)
+    t = torch.tensor([0, 999])
+    x0 = d.predict_x0(Zero(), x_t, t, None, None)
+    abar = d.alphas_cumprod[t].float()
+    assert torch.allclose(x0, abar.sqrt()[:, None, None] * x_t)     # a zero network: the estimate is x_t scaled
+    assert torch.allclose(x0[0], x_t[0], atol=1e-3)                 # at t = 0 that is x_t itself
+    # an oracle F = (x0 - sqrt(abar) x_t) / sqrt(1 - abar) gives back the true x0 exactly
+    true = torch.randn(2, 5, 3)
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x, tt, cond, mask):
+            a = d.alphas_cumprod[tt].float()[:, None, None]
+            return (true - a.sqrt() * x) / (1 - a).sqrt()
+    assert torch.allclose(d.predict_x0(Oracle(), x_t, t, None, None), true, atol=1e-3)   # float32, 1/sqrt(1e-4)
+    assert d.config()["parameterization"] == "skip"
+    assert GaussianDiffusion.from_config({}).parameterization == "x0"    # folders from before the field
+    with pytest.raises(ValueError, match="parameterization"):
+        GaussianDiffusion(parameterization="eps")

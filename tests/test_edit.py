@@ -201,3 +201,45 @@ def test_edit_through_the_llm_backend(parent):
         res = edit(parent / "v1", "wave higher and for longer", backend=OpenAIChatEditor(srv.url))
     assert res.motions[0].num_frames == 140
     assert any("left_arm" in line for line in res.diff)
+
+
+@pytest.mark.parametrize("instruction", ["swap stage 1 and stage 3", "move the last stage to the start",
+                                         "reverse the stages", "remove the second stage"])
+def test_reordering_edits_regenerate_new_seams(instruction, real_samples):
+    """New adjacencies are seams: regenerated, so the joint jump there stays within ordinary frame-to-frame motion.
+
+    The 'model' is a stand-in that smooths its input over time (a trained denoiser writes plausible motion; this
+    one writes the smoothest); the old hard cut fails the same bound."""
+    from motiongen.diffusion.sampling import Inpainting, make_scheduler, sample
+    from motiongen.motion.features import recover_joints_from_features
+    from motiongen.edit.editor import new_seams
+
+    feats = real_samples["009548"][0][:120].astype(np.float32)      # 199 frames of real mocap
+    mean, std = feats.mean(0), feats.std(0) + 1e-2
+    old = (feats - mean) / std
+    new = Plan.from_dict(OfflineEditor().revise(PLAN, instruction))
+    seams = new_seams(PLAN, new)
+    assert seams                                          # every one of these edits makes a new adjacency
+    parts = HUMANML3D.finemogen_part_feature_indices()
+
+    class Smooth(torch.nn.Module):
+        def forward(self, x, t, cond, mask):
+            k = torch.ones(1, 1, 9) / 9
+            y = torch.nn.functional.conv1d(x.transpose(1, 2).reshape(-1, 1, x.shape[1]), k, padding=4)
+            return y.reshape(x.shape[0], x.shape[2], -1).transpose(1, 2)
+
+    def jumps(features):
+        j = recover_joints_from_features(features * std + mean)
+        step = np.linalg.norm(np.diff(j, axis=0), axis=-1).max(-1)      # largest joint move per frame
+        return step
+
+    ordinary = np.percentile(jumps(old), 99)
+    for seam, ok in ((6, True), (0, False)):              # seam=0: the old behaviour, a hard cut
+        ref, w, _ = hold_weights(PLAN, new, old, 263, parts, blend=5, seam=seam)
+        mask = torch.ones(1, len(ref), dtype=torch.bool)
+        out = sample(Smooth(), None, mask, feature_dim=263, scheduler=make_scheduler("ddim", steps=20),
+                     inpaint=Inpainting(torch.as_tensor(ref)[None], torch.as_tensor(w)[None]),
+                     generators=[torch.Generator().manual_seed(0)])[0].numpy()
+        step = jumps(out)
+        at_seams = max(step[f - 2:f + 1].max() for f in seams)
+        assert (at_seams <= 1.5 * ordinary) == ok, (instruction, seam, at_seams, ordinary)

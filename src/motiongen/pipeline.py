@@ -124,8 +124,10 @@ class MotionPipeline:
         self.model_dir = model_dir
         self.skeleton = get_skeleton(self.info.get("skeleton", denoiser.config.feature_dim))
         d = self.info.get("diffusion", {})
-        self.diffusion = GaussianDiffusion(d.get("num_timesteps", 1000), d.get("beta_start", 1e-4),
-                                           d.get("beta_end", 0.02))
+        try:
+            self.diffusion = GaussianDiffusion.from_config(d if isinstance(d, dict) else {})
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(f"{model_dir or 'model'}: config.json 'diffusion': {e}") from e
         check_encoder_spec(self.info.get("text_encoder", text_encoder.spec()), text_encoder)
         if text_encoder.dim != denoiser.config.text_dim:
             raise ModelFileError(f"text encoder '{text_encoder.name}' gives {text_encoder.dim}-d features but the "

@@ -81,7 +81,11 @@ class MotionTextDataset:
 
     def __init__(self, root: str | Path, split: str = "train", spec: SkeletonSpec | str | None = None,
                  max_frames: int | None = None, min_frames: int | None = None, unit_length: int = 4,
-                 normalize: bool = True, seed: int = 0, max_source_frames: int = 200, fps: float | None = None):
+                 normalize: bool = True, seed: int = 0, max_source_frames: int = 200, fps: float | None = None,
+                 mirror: float = 0.0, reword: bool = False):
+        """``mirror``: probability that a drawn item is mirrored left/right (motion and caption words, see
+        :mod:`.augment`); ``reword``: rewrite captions with the meaning-preserving rules of :mod:`.augment`.
+        Both are for training; both are deterministic functions of (seed, epoch, index)."""
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
@@ -101,6 +105,9 @@ class MotionTextDataset:
             corpus_min = json.loads(meta.read_text()).get("min_frames")
         self.min_frames = min_frames or corpus_min or self.spec.min_frames
         self.unit_length = unit_length
+        if not 0.0 <= mirror <= 1.0:
+            raise ValueError(f"mirror must be a probability in [0, 1], got {mirror}")
+        self.mirror, self.reword = float(mirror), bool(reword)
         self.normalize = normalize
         self.seed = seed
         self.epoch = 0
@@ -146,13 +153,22 @@ class MotionTextDataset:
         length = units * self.unit_length
         start = int(rng.integers(0, len(motion) - length + 1))
         motion = motion[start:start + length].astype(np.float32)
+        text = cap.text
+        if self.mirror and rng.random() < self.mirror:
+            from ..motion.features import mirror_features
+            from .augment import swap_left_right
+            motion = mirror_features(motion, self.spec).astype(np.float32)
+            text = swap_left_right(text)
+        if self.reword:
+            from .augment import reword
+            text = reword(text, rng)
         if self.normalize:
             motion = (motion - self.mean) / self.std
         padded = np.zeros((self.max_frames, self.spec.feature_dim), dtype=np.float32)
         padded[:length] = motion
         mask = np.zeros(self.max_frames, dtype=bool)
         mask[:length] = True
-        return {"motion": padded, "mask": mask, "length": length, "text": cap.text,
+        return {"motion": padded, "mask": mask, "length": length, "text": text,
                 "tokens": " ".join(cap.tokens), "id": item.name}
 
 

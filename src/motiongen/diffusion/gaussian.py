@@ -13,6 +13,16 @@ Losses (HiSTF appendix A.2, after MDM):
 
 The paper does not give the lambdas; they default to 0 here (MDM's HumanML3D setting) and are set per run.
 FK is :func:`motiongen.motion.features.recover_joints_from_features`, applied to de-normalised features.
+
+Parameterisation of the x0 estimate (:meth:`GaussianDiffusion.predict_x0`):
+
+* ``x0`` (both papers): x0_hat = F(x_t, t, c), the network's output;
+* ``skip`` (motiongen's default for new runs, beyond the papers): x0_hat = sqrt(abar_t) x_t + sqrt(1 - abar_t)
+  F(x_t, t, c) -- EDM's c_skip / c_out preconditioning for unit-variance (normalised) data, which is the
+  v-prediction form. At low noise the estimate then follows x_t by construction, instead of a network that must
+  learn to copy its input; with plain x0 prediction a small model ignores x_t at low noise, which makes sampled
+  motion shake frame to frame and different seeds collapse onto one motion (docs/motion_quality.md). The loss is
+  the same x0 MSE (and geometric terms) on x0_hat, and the samplers see an x0 predictor either way.
 """
 from __future__ import annotations
 
@@ -23,7 +33,9 @@ import torch
 from ..motion.features import recover_joints_from_features
 from ..skeleton import get_skeleton
 
-__all__ = ["GaussianDiffusion", "LossWeights", "masked_mse"]
+__all__ = ["GaussianDiffusion", "LossWeights", "PARAMETERIZATIONS", "masked_mse"]
+
+PARAMETERIZATIONS = ("x0", "skip")
 
 
 @dataclass
@@ -47,9 +59,13 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
 class GaussianDiffusion:
     """Linear-beta DDPM schedule (T steps) with x0 prediction. Sampling lives in :mod:`.sampling`."""
 
-    def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
+    def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
+                 parameterization: str = "x0"):
         if num_timesteps < 1:
             raise ValueError(f"num_timesteps must be >= 1, got {num_timesteps}")
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {parameterization!r}")
+        self.parameterization = parameterization
         self.num_timesteps = num_timesteps
         self.beta_start = beta_start
         self.beta_end = beta_end
@@ -58,7 +74,21 @@ class GaussianDiffusion:
 
     def config(self) -> dict:
         return {"num_timesteps": self.num_timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
-                "beta_schedule": "linear", "prediction_type": "sample"}
+                "beta_schedule": "linear", "prediction_type": "sample", "parameterization": self.parameterization}
+
+    @classmethod
+    def from_config(cls, d: dict) -> GaussianDiffusion:
+        """From a model folder's ``diffusion`` entry (folders that predate ``parameterization`` predict x0)."""
+        return cls(int(d.get("num_timesteps", 1000)), float(d.get("beta_start", 1e-4)), float(d.get("beta_end", 0.02)),
+                   str(d.get("parameterization", "x0")))
+
+    def predict_x0(self, denoiser, x_t: torch.Tensor, t: torch.Tensor, cond, mask: torch.Tensor) -> torch.Tensor:
+        """The x0 estimate of the chosen parameterisation (module docstring)."""
+        out = denoiser(x_t, t, cond, mask)
+        if self.parameterization == "skip":
+            abar = self.alphas_cumprod.to(x_t.device)[t].reshape(-1, *([1] * (x_t.dim() - 1)))
+            out = abar.sqrt().to(out.dtype) * x_t.to(out.dtype) + (1.0 - abar).sqrt().to(out.dtype) * out
+        return out
 
     def sample_timesteps(self, batch: int, generator: torch.Generator | None = None,
                          device=None) -> torch.Tensor:
@@ -86,7 +116,7 @@ class GaussianDiffusion:
         if noise is None:
             noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_t = self.q_sample(x0, timesteps, noise)
-        pred = denoiser(x_t, timesteps, cond, mask)
+        pred = self.predict_x0(denoiser, x_t, timesteps, cond, mask)
         out = {"simple": masked_mse(pred, x0, mask)}
         total = weights.simple * out["simple"]
         if weights.pos or weights.foot or weights.vel:

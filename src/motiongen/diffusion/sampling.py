@@ -141,12 +141,13 @@ def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None,
         t_batch = torch.full((B,), t_int, device=device, dtype=torch.long)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             if use_cfg:
-                out = denoiser(torch.cat([x, x]), torch.cat([t_batch, t_batch]), both, mask2).float()
+                out = diffusion.predict_x0(denoiser, torch.cat([x, x]), torch.cat([t_batch, t_batch]), both,
+                                           mask2).float()
                 x0_c, x0_u = out[:B], out[B:]
                 w = guidance.weight(t_int, diffusion.num_timesteps)
                 x0 = x0_u + w * (x0_c - x0_u)
             else:
-                x0 = denoiser(x, t_batch, cond, mask).float()
+                x0 = diffusion.predict_x0(denoiser, x, t_batch, cond, mask).float()
         if inpaint is not None:
             x0 = inpaint.apply(x0)
         x0 = x0 * mask[..., None]

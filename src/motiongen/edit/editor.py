@@ -6,6 +6,10 @@ features are local to the body, so this also works after stages move), and in a 
 parts' texts changed, the other parts' features are held. Holding is inpainting during sampling
 (:class:`~motiongen.diffusion.sampling.Inpainting`); the hold weight ramps down over ``blend`` frames next to
 regenerated frames, for smooth transitions. ``regenerate_all=True`` is the paper's behaviour.
+
+Seams: where two stages meet in the new plan that did not meet in the old one (after a swap, a move, a reverse
+or a removal), the old frames on either side belong to different moments, so copying both would be a hard cut.
+Such a new seam is regenerated, ``seam`` frames on each side (plus the ramp), so the model writes the transition.
 """
 from __future__ import annotations
 
@@ -89,15 +93,31 @@ def plan_diff(old: Plan, new: Plan) -> list[str]:
     return lines or ["(no change)"]
 
 
+def new_seams(old: Plan, new: Plan, match: list[int | None] | None = None) -> list[int]:
+    """Frames where two held-over stages now meet that were not adjacent in the old plan."""
+    match = match_stages(old, new) if match is None else match
+    seams = []
+    for k in range(len(new.stages) - 1):
+        a, b = new.stages[k], new.stages[k + 1]
+        ma, mb = match[k], match[k + 1]
+        if a.end != b.start or ma is None or mb is None:
+            continue                         # a gap, or a new stage: regenerated anyway
+        if old.stages[ma].end != old.stages[mb].start:
+            seams.append(a.end)
+    return seams
+
+
 def hold_weights(old: Plan, new: Plan, old_features: np.ndarray, feature_dim: int, part_indices: dict,
-                 blend: int = 5) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+                 blend: int = 5, seam: int = 6) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
     """Reference features (T_new, D) and hold weights (T_new, D) in [0, 1] for the new plan, and notes on what
-    is kept. Returns (None, None, []) when nothing can be kept."""
+    is kept. Frames within ``seam`` of a new seam (:func:`new_seams`) are regenerated. Returns (None, None, [])
+    when nothing can be kept."""
     T = new.total_frames()
     ref = np.zeros((T, feature_dim), np.float32)
     hold = np.zeros((T, feature_dim), bool)
     notes = []
-    for k, (st, m) in enumerate(zip(new.stages, match_stages(old, new))):
+    match = match_stages(old, new)
+    for k, (st, m) in enumerate(zip(new.stages, match)):
         if m is None:
             continue
         o = old.stages[m]
@@ -113,6 +133,9 @@ def hold_weights(old: Plan, new: Plan, old_features: np.ndarray, feature_dim: in
             for p in keep:
                 hold[st.start:st.end, part_indices[p]] = True
             notes.append(f"stage {k + 1}: kept {', '.join(keep)}; regenerated {', '.join(changed)}")
+    for f in new_seams(old, new, match):
+        hold[max(0, f - seam):f + seam] = False
+        notes.append(f"new seam at {f / 20:g} s regenerated ({seam} frames each side)")
     if not hold.any():
         return None, None, []
     # distance (in frames) to the nearest regenerated frame, per feature; outside the motion counts as held

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..diffusion.gaussian import GaussianDiffusion, LossWeights
+from ..diffusion.gaussian import PARAMETERIZATIONS, GaussianDiffusion, LossWeights
 from ..io_utils import atomic_write
 from ..models.base import config_from_dict
 from ..models.condition import MotionCondition
@@ -66,11 +66,14 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     cond_drop: float = 0.1
+    parameterization: str = "skip"      # x0 (the papers) | skip (x0 = sqrt(abar) x_t + sqrt(1-abar) F; see gaussian.py)
     loss_simple: float = 1.0
     loss_pos: float = 0.0
     loss_foot: float = 0.0
     loss_vel: float = 0.0
     max_frames: int = 196
+    mirror: float = 0.5                 # share of drawn clips mirrored left/right, captions' sides swapped
+    reword: bool = True                 # meaning-preserving caption rewording (motiongen.data.augment)
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 10
@@ -130,6 +133,8 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
         raise TrainError(str(e)) from e
     if cfg.optimizer not in ("adam", "adamw"):
         raise TrainError(f"optimizer must be 'adam' or 'adamw', got '{cfg.optimizer}'")
+    if cfg.parameterization not in PARAMETERIZATIONS:
+        raise TrainError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got '{cfg.parameterization}'")
     if cfg.schedule not in ("constant", "cosine", "step"):
         raise TrainError(f"schedule must be constant, cosine or step, got '{cfg.schedule}'")
     if cfg.steps < 1 or cfg.batch_size < 1:
@@ -211,7 +216,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     if not resume and out.exists() and any(out.iterdir()):
         raise TrainError(f"--out '{out}' exists and is not empty; pass --resume to continue it or choose another "
                          f"folder")
-    dataset = MotionTextDataset(cfg.data, "train", max_frames=cfg.max_frames, seed=cfg.seed)
+    dataset = MotionTextDataset(cfg.data, "train", max_frames=cfg.max_frames, seed=cfg.seed, mirror=cfg.mirror,
+                                reword=cfg.reword)
     D = dataset.spec.feature_dim
     encoder = load_text_encoder(cfg.text_encoder, cfg.clip_path or None)
     torch.manual_seed(cfg.seed)
@@ -239,7 +245,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
-    diffusion = GaussianDiffusion()
+    diffusion = GaussianDiffusion(parameterization=cfg.parameterization)
     mean_t = torch.as_tensor(dataset.mean, device=device)
     std_t = torch.as_tensor(dataset.std, device=device)
     batches = _Batches(dataset, cfg.batch_size, cfg.seed, world, rank)
@@ -328,7 +334,7 @@ def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, d
     atomic_write(_state_path(out), lambda p: torch.save(state, p), suffix=".pt")
     sampler, steps = model.default_sampler
     info = {"skeleton": dataset.spec.name, "text_encoder": encoder.spec(), "fps": 20.0,
-            "diffusion": GaussianDiffusion().config(),
+            "diffusion": GaussianDiffusion(parameterization=cfg.parameterization).config(),
             "sampling": {"sampler": cfg.sampler or sampler, "steps": cfg.sampler_steps or steps,
                          "guidance_scale": cfg.guidance_scale, "guidance_schedule": cfg.guidance_schedule},
             "training": {"data": str(cfg.data), "steps": step, "batch_size": cfg.batch_size, "seed": cfg.seed,
