@@ -196,3 +196,23 @@ def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys):
     assert row["fid"][0] > res["rows"]["Real motions"]["fid"][0]           # random model vs real crops
     assert 0 <= row["top1"][0] <= row["top3"][0] <= 1 and row["multimodality"][0] >= 0
     assert 0 <= row["foot_skating"][0] <= 1
+
+
+def test_out_of_vocabulary_words_get_guos_other_tag():
+    from motiongen.evaluate.evaluator import POS_ENUMERATOR
+    ev = GuoEvaluator(EvaluatorConfig(), ["sos", "eos", "unk", "walk"])
+    idx, pos, _ = ev.tokens_to_tensors([["walk/VERB", "left/ADJ", "zyzzyva/NOUN"]])
+    assert idx[0, 1] == 3 and pos[0, 1, POS_ENUMERATOR["Act_VIP"]] == 1          # known word: its VIP class
+    assert idx[0, 2] == 2 and pos[0, 2, POS_ENUMERATOR["OTHER"]] == 1            # 'left' not in this vocabulary
+    assert idx[0, 3] == 2 and pos[0, 3, POS_ENUMERATOR["OTHER"]] == 1 and pos[0, 3].sum() == 1
+
+
+def test_cli_help_and_model_list_read_as_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and "generate" in out
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    baseline = next(line for line in listing.splitlines() if line.startswith("baseline"))
+    assert "MDM-style" in baseline and "motiongen.models" not in baseline

@@ -197,7 +197,7 @@ def _cmd_edit(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
-    p = argparse.ArgumentParser(prog="motiongen", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="motiongen", description=" ".join(__doc__.split()).replace("``", "'"))
     p.add_argument("--version", action="version", version=f"motiongen {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -138,8 +138,12 @@ class GuoEvaluator(nn.Module):
             for i, tok in enumerate(toks):
                 word, _, tag = tok.rpartition("/") if "/" in tok else (tok, "", "OTHER")
                 word = word.lower()
-                idx[b, i] = self.word_index.get(word, self.word_index["unk"])
-                tag = WORD_TO_VIP.get(word, tag)
+                if word in self.word_index:
+                    idx[b, i] = self.word_index[word]
+                    tag = WORD_TO_VIP.get(word, tag)
+                else:                  # Guo's WordVectorizer: an out-of-vocabulary word is 'unk' with tag OTHER
+                    idx[b, i] = self.word_index["unk"]
+                    tag = "OTHER"
                 pos[b, i, POS_ENUMERATOR.get(tag, POS_ENUMERATOR["OTHER"])] = 1.0
             lens[b] = len(toks)
         return idx, pos, lens

@@ -40,6 +40,8 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
 
 @register_denoiser("baseline")
 class BaselineDenoiser(Denoiser):
+    """MDM-style transformer baseline: a prefix token (timestep + pooled text) and self-attention over frames."""
+
     config_class = BaselineConfig
     default_sampler = ("ddim", 50)
 
