@@ -38,6 +38,10 @@ PLAN = Plan.from_dict({"stages": [{"text": "a person walks forward", "seconds": 
     ("make stage 3 last 4 seconds", lambda s: s[2]["frames"] == [80, 160]),
     ("move the last stage to the start", lambda s: s[0]["text"] == "the person sits down"),
     ("reverse the stages", lambda s: s[0]["text"] == "the person sits down"),
+    ("slow down the last 1 seconds", lambda s: [x["frames"] for x in s] == [[0, 40], [40, 80], [80, 100], [100, 130]]
+     and s[3]["text"] == s[2]["text"] == "the person sits down"),
+    ("speed up the first 2 seconds", lambda s: s[0]["frames"] == [0, 27] and s[2]["frames"] == [67, 107]),
+    ("swap stages 1 and 2", lambda s: [x["text"] for x in s][:2] == ["the person waves", "a person walks forward"]),
 ])
 def test_offline_editor_understands(instruction, check):
     out = OfflineEditor().revise(PLAN, instruction)
@@ -54,6 +58,20 @@ def test_offline_editor_understands(instruction, check):
 def test_offline_editor_says_when_it_does_not_understand(instruction, match):
     with pytest.raises(EditNotUnderstood, match=match):
         OfflineEditor().revise(PLAN, instruction)
+
+
+def test_every_listed_phrasing_is_understood_and_listed_in_the_refusal():
+    from motiongen.edit.offline import PHRASINGS
+    for phrasing in PHRASINGS:
+        out = OfflineEditor().revise(PLAN, phrasing)
+        assert Plan.from_dict(out).to_dict() != PLAN.to_dict(), phrasing          # it did something
+    with pytest.raises(EditNotUnderstood) as e:
+        OfflineEditor().revise(PLAN, "dance like a chicken")
+    assert all(p in str(e.value) for p in PHRASINGS)
+    with pytest.raises(EditNotUnderstood, match="at most 1000"):
+        OfflineEditor().revise(PLAN, "slower " * 2000)
+    with pytest.raises(EditNotUnderstood, match="would be all of it"):
+        OfflineEditor().revise(PLAN, "slow down the last 9 seconds")
 
 
 def test_plan_diff_and_hold_weights():

@@ -3,7 +3,8 @@
 It understands a small, explicit language and says plainly when it does not understand (it never guesses):
 
 * timing:   "make the second stage slower" (x1.5 longer), "faster" (/1.5), "longer", "shorter",
-            "make stage 2 last 3 seconds", "make everything faster"
+            "make stage 2 last 3 seconds", "make everything faster"; "the last/first N seconds" names a time
+            range: "slow down the last 2 seconds" splits a stage there and slows that part
 * text:     "change stage 2 to 'the person runs'", "in the first stage, the person jumps" (quotes optional),
             "replace 'walk' with 'run'" (in every text)
 * parts:    "raise the left arm higher" / "in stage 2, the right leg kicks" — a sentence that names a body part
@@ -13,7 +14,8 @@ It understands a small, explicit language and says plainly when it does not unde
             the start", "swap stage 1 and stage 3", "move the last stage to the start", "reverse the stages"
 
 Several edits can be joined with "and", ";" or ",". Stage references: "stage 2", "the second stage",
-"the first/last stage", "stages 1 and 2", "all stages" / "everything".
+"the first/last stage", "stages 1 and 2", "all stages" / "everything". :data:`PHRASINGS` lists one example of
+every rule; the README and the "did not understand" message show it, and a test checks each one.
 """
 from __future__ import annotations
 
@@ -21,7 +23,29 @@ import re
 
 from ..plan import PART_NAMES, Plan
 
-__all__ = ["OfflineEditor", "EditNotUnderstood"]
+__all__ = ["OfflineEditor", "EditNotUnderstood", "PHRASINGS"]
+
+# One example per rule (on a plan of three 2-second stages); shown to users and tested one by one.
+PHRASINGS = (
+    "make the second stage slower",
+    "make everything faster",
+    "make stage 3 last 4 seconds",
+    "slow down the last 1 seconds",
+    "speed up the first 2 seconds",
+    "change stage 2 to 'the person claps'",
+    "in the first stage, the person jumps",
+    "replace 'walks' with 'runs'",
+    "raise the left arm higher",
+    "in stage 2, the right leg kicks",
+    "remove the second stage",
+    "add a stage: the person bows",
+    "add 'a person jumps' at the start",
+    "swap stages 1 and 2",
+    "swap stage 1 and stage 3",
+    "move the last stage to the start",
+    "reverse the stages",
+    "make the first stage slower and raise the left arm higher",
+)
 
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
@@ -38,6 +62,9 @@ BOTH = [(("left_arm", "right_arm"), r"\b(?:both|two) (?:arms|hands)\b|\barms\b|\
 SLOWER, FASTER = 1.5, 1 / 1.5
 STAGE_REF = (r"(?:the\s+)?(?:(?P<ord>first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|3rd|"
              r"4th|5th|last|final)\s+stage|stage\s+(?P<num>\d+|one|two|three|four|five|six|seven|eight|nine|ten))")
+
+
+MAX_INSTRUCTION = 1000
 
 
 class EditNotUnderstood(ValueError):
@@ -87,7 +114,13 @@ class OfflineEditor:
         instr = " ".join(instruction.strip().split())
         if not instr:
             raise EditNotUnderstood("the instruction is empty")
-        clauses = [c for c in re.split(r"\s*(?:;|,|\band\b)\s*", instr) if c.strip()]
+        if len(instr) > MAX_INSTRUCTION:
+            raise EditNotUnderstood(f"the instruction is {len(instr)} characters long; the offline editor reads at "
+                                    f"most {MAX_INSTRUCTION}")
+        # "stages 1 and 2" / "stage 1 and stage 3" name stages: do not split there
+        protected = re.sub(r"\b(stages?\s+\w+)\s+and\s+((?:stage\s+)?\d+|(?:stage\s+)?(?:one|two|three|four|five|"
+                           r"six|seven|eight|nine|ten))\b", r"\1 & \2", instr, flags=re.IGNORECASE)
+        clauses = [c.replace(" & ", " and ") for c in re.split(r"\s*(?:;|,|\band\b)\s*", protected) if c.strip()]
         first_error = None
         if len(clauses) > 1:                      # several edits ("slower and raise the left arm")
             data, first_error = self._try(plan, clauses)
@@ -97,10 +130,10 @@ class OfflineEditor:
         if error is None:
             return data
         bad, why = first_error or error
-        raise EditNotUnderstood(f"the offline editor did not understand '{bad}' ({why}). It understands timing "
-                                "(slower/faster/longer/shorter, 'last N seconds'), stage texts ('change stage 2 to "
-                                "...'), body parts ('raise the left arm higher'), and adding, removing, swapping, "
-                                "moving or reversing stages; for anything else use an LLM backend (--backend openai)")
+        examples = "; ".join(f"'{p}'" for p in PHRASINGS)
+        raise EditNotUnderstood(f"the offline editor did not understand '{bad}' ({why}). It understands "
+                                f"instructions like: {examples}. For anything else use an LLM backend "
+                                "(--backend openai)")
 
     def _try(self, plan: Plan, clauses: list[str]):
         data = plan.to_dict()
@@ -127,6 +160,15 @@ class OfflineEditor:
         m = re.search(r"\bswap\b\s+" + STAGE_REF.replace("?P<ord>", "?P<o1>").replace("?P<num>", "?P<n1>")
                       + r"\s+(?:and|with)\s+" + STAGE_REF.replace("?P<ord>", "?P<o2>").replace("?P<num>", "?P<n2>"),
                       low)
+        m2 = re.search(r"\bswap\b\s+(?:the\s+)?stages\s+(\d+)\s+(?:and|with|&)\s+(\d+)\b", low)
+        if m2:
+            a, b = int(m2.group(1)) - 1, int(m2.group(2)) - 1
+            if not (0 <= a < n and 0 <= b < n):
+                raise EditNotUnderstood(f"the plan has {n} stage(s); there is no stage {max(a, b) + 1}")
+            order = list(stages)
+            order[a], order[b] = order[b], order[a]
+            self._retime(data, order)
+            return
         if m:
             a, b = (_stage_number(_Shim(m, "1"), n), _stage_number(_Shim(m, "2"), n))
             order = list(stages)
@@ -166,6 +208,18 @@ class OfflineEditor:
             return
 
         # timing
+        rng = re.search(r"\bthe\s+(first|last|final)\s+(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", low)
+        if rng:                                   # "the last 2 seconds": a time range, split off as a stage
+            k = self._split_off(data, rng.group(1) == "first", float(rng.group(2)))
+            stages = data["stages"]
+            n = len(stages)
+            ctx["stages"] = [k]
+            low = (low[:rng.start()] + "it" + low[rng.end():]).strip()
+            if re.search(r"\b(?:slower|slow down|slowly|longer|stretch|faster|speed up|quicker|shorter)\b", low):
+                low = "make " + low if not re.match(r"^(?:please\s+)?(?:make|let|have|do|play|speed|slow)\b",
+                                                     low) else low
+            else:
+                orig = low
         m = re.search(r"\b(?:last|take|lasts|for)\s+(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", low)
         if m and not re.search(r"\b(?:change|replace)\b", low):
             self._scale(data, ctx["stages"] or list(range(n)), seconds=float(m.group(1)))
@@ -220,6 +274,30 @@ class OfflineEditor:
             stages[_stage_number(m, n)]["text"] = _quoted(orig) or _strip_stage_refs(orig)
             return
         raise EditNotUnderstood("no rule matches")
+
+    @staticmethod
+    def _split_off(data: dict, first: bool, seconds: float) -> int:
+        """Make the first/last ``seconds`` of the motion a stage of its own (a copy of the stage it cuts);
+        returns its index."""
+        stages = data["stages"]
+        total = stages[-1]["frames"][1]
+        if not seconds == seconds or seconds <= 0:
+            raise EditNotUnderstood(f"a time range needs a positive number of seconds, got {seconds:g}")
+        n = int(round(seconds * 20))
+        if n >= total:
+            raise EditNotUnderstood(f"the motion is {total / 20:g} s long; 'the {'first' if first else 'last'} "
+                                    f"{seconds:g} seconds' would be all of it (say 'make everything ...')")
+        cut = n if first else total - n
+        for k, st in enumerate(stages):
+            a, b = st["frames"]
+            if a == cut or b == cut:                # the range starts or ends at an existing boundary
+                return k if (first and b == cut) else (k + 1 if (not first and b == cut) else k)
+            if a < cut < b:
+                left, right = dict(st), dict(st)
+                left["frames"], right["frames"] = [a, cut], [cut, b]
+                stages[k:k + 1] = [left, right]
+                return k if first else k + 1
+        raise EditNotUnderstood("the time range does not fall inside a stage")
 
     @staticmethod
     def _parts_in(low: str) -> list[str]:
