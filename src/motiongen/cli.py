@@ -78,7 +78,17 @@ def _cmd_generate(args) -> None:
     motions = pipe.generate(prompts, args.seconds, num_samples=args.num_samples, seed=args.seed,
                             sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
                             guidance_schedule=args.guidance_schedule, batch_size=args.batch_size, half=args.half,
-                            progress=not args.quiet)
+                            progress=not args.quiet, literal=args.literal)
+    shown = set()
+    for m in motions:
+        if m.meta.get("read_as_plan") and m.text not in shown:
+            shown.add(m.text)
+            print(f"read '{m.text}' as a plan (--literal to generate the sentence as it is):")
+            for k, st in enumerate(m.plan["stages"], 1):
+                a, b = st["frames"]
+                print(f"  stage {k} [{a / 20:g} s, {b / 20:g} s): {st['text']!r}")
+                for part, text in st.get("parts", {}).items():
+                    print(f"    {part}: {text!r}")
     dirs = write_outputs(args.out, motions, preview=args.preview, bvh=not args.no_bvh, overwrite=args.overwrite)
     for m, d in zip(motions, dirs):
         t = m.meta["timings_s"]
@@ -224,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
     g.add_argument("--clip-path", metavar="DIR", help="local CLIP weights, for models trained with CLIP")
+    g.add_argument("--literal", action="store_true",
+                   help="generate a compound sentence as it is, instead of the plan it describes")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 

@@ -68,6 +68,7 @@ class Prompt:
     seconds: float | None = None
     plan: object | None = None
     frames: int = 0
+    read_as_plan: bool = False    # a compound sentence read as a plan (motiongen.compound)
 
 
 @dataclass
@@ -177,8 +178,13 @@ class MotionPipeline:
     def generate(self, prompts, seconds: float | None = None, *, num_samples: int = 1, seed: int = 0,
                  sampler: str | None = None, steps: int | None = None, guidance_scale: float | None = None,
                  guidance_schedule: str | None = None, batch_size: int = 16, half: bool = False,
-                 progress: bool = False, inpaint: list | None = None) -> list[GeneratedMotion]:
+                 progress: bool = False, inpaint: list | None = None, literal: bool = False
+                 ) -> list[GeneratedMotion]:
         """Generate motions. ``prompts``: a sentence, a :class:`Prompt`, a plan, or a list of them.
+
+        For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
+        "..., then ...") is read as the plan it describes (:mod:`motiongen.compound`; the motion's ``meta`` records
+        it as ``read_as_plan``); ``literal=True`` generates every sentence as it is.
 
         Each prompt gives ``num_samples`` motions, the k-th of prompt i seeded with ``seed + i*num_samples + k``
         (a motion depends only on its own seed, not on the batch it was drawn in).
@@ -186,7 +192,7 @@ class MotionPipeline:
         to hold parts of the result to an earlier motion (used by editing).
         Returns motions in prompt order, samples of a prompt consecutive.
         """
-        prompts = self._normalise_prompts(prompts, seconds)
+        prompts = self._normalise_prompts(prompts, seconds, literal)
         if not isinstance(num_samples, int) or num_samples < 1:
             raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
         s_cfg = self.info.get("sampling", {})
@@ -212,7 +218,8 @@ class MotionPipeline:
                                             half, progress, inpaint)
         return results
 
-    def _normalise_prompts(self, prompts, seconds) -> list[Prompt]:
+    def _normalise_prompts(self, prompts, seconds, literal: bool = False) -> list[Prompt]:
+        from .compound import plan_from_sentence
         from .plan import Plan
         if isinstance(prompts, (str, Prompt, Plan)):
             prompts = [prompts]
@@ -244,6 +251,12 @@ class MotionPipeline:
                     secs = 4.0
                 p.seconds = secs
                 p.frames = frames_for_seconds(secs, max_frames, FPS, where=f"{where}: seconds")
+                if not literal and self.denoiser.supports_plans:
+                    plan = plan_from_sentence(p.text, p.frames / FPS)
+                    if plan is not None:
+                        p = Prompt(p.text, None, plan)
+                        p.frames = plan.total_frames(FPS)
+                        p.read_as_plan = True
             out.append(p)
         return out
 
@@ -285,6 +298,7 @@ class MotionPipeline:
         t0 = time.perf_counter()
         feats = denormalize(x.float().cpu().numpy(), self.mean, self.std)
         out = []
+        read_as_plan = [items[r].read_as_plan for r in range(len(chunk))]
         for r in range(len(chunk)):
             f = feats[r, :lengths[r]]
             joints = recover_joints_from_features(f, self.skeleton.num_joints)
@@ -292,7 +306,7 @@ class MotionPipeline:
                                        items[r].plan.to_dict() if items[r].plan is not None else None))
         t_decode = time.perf_counter() - t0
         total = time.perf_counter() - t_start
-        for m in out:
+        for m, as_plan in zip(out, read_as_plan):
             m.meta = {
                 "text": m.text, "seconds": m.num_frames / FPS, "frames": m.num_frames, "fps": FPS, "seed": m.seed,
                 "model": {"dir": self.model_dir, "type": self.denoiser.model_type,
@@ -306,6 +320,8 @@ class MotionPipeline:
             }
             if m.plan is not None:
                 m.meta["plan"] = m.plan
+            if as_plan:
+                m.meta["read_as_plan"] = True
         return out
 
 
