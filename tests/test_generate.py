@@ -218,3 +218,29 @@ def test_cli_models_lists_and_inits(tmp_path, capsys):
 
 def test_skeleton_lookup_by_feature_dim():
     assert get_skeleton(263).name == "humanml3d"
+
+
+def test_threads_default_to_the_free_cores_and_can_be_set(monkeypatch):
+    import os
+
+    import torch
+
+    from motiongen.cli import _set_threads, default_threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.6, 0, 0))
+    assert default_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0, 0))
+    assert default_threads() == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 0, 0))
+    assert default_threads() == 1
+    before = torch.get_num_threads()
+    try:
+        class A:
+            threads = 1
+        _set_threads(A())
+        assert torch.get_num_threads() == 1
+        A.threads = 0
+        with pytest.raises(ValueError, match="--threads"):
+            _set_threads(A())
+    finally:
+        torch.set_num_threads(before)

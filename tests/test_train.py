@@ -182,3 +182,21 @@ def test_saved_ema_weights_follow_the_trained_ones(hml_folder, tmp_path):
     to_raw = (saved[k].float() - raw).norm()
     to_init = (saved[k].float() - init[k].float()).norm()
     assert to_raw < 0.5 * to_init, (to_raw, to_init)
+
+
+def test_resume_reads_its_settings_from_the_run_folder(hml_folder, tmp_path):
+    cfg = _cfg(hml_folder, tmp_path / "run", steps=4)
+    train(cfg, progress=False, stop_after=2)
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--quiet"]) == 0   # nothing retyped
+    state = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)
+    assert state["step"] == 4 and state["config"]["model_config"] == TINY
+
+
+def test_written_files_follow_the_umask(hml_folder, tmp_path):
+    old = os.umask(0o022)
+    try:
+        run = train(_cfg(hml_folder, tmp_path / "run", steps=1), progress=False)
+    finally:
+        os.umask(old)
+    for name in ("model.safetensors", "config.json", "train_state.pt", "train_config.json"):
+        assert (run / name).stat().st_mode & 0o777 == 0o644, name

@@ -154,7 +154,13 @@ def _cmd_train(args) -> None:
                  "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
                  "checkpoint_every": args.checkpoint_every}
     mc = _parse_overrides(args.set)
-    cfg = load_train_config(args.config, overrides)
+    config = args.config
+    if args.resume and config is None and args.out:
+        from pathlib import Path
+        saved = Path(args.out) / "train_config.json"      # the run remembers its settings: --out is enough
+        if saved.is_file():
+            config = saved
+    cfg = load_train_config(config, overrides)
     if mc:
         cfg.model_config = {**cfg.model_config, **mc}
     run = train(cfg, resume=args.resume, progress=not args.quiet)
@@ -237,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--literal", action="store_true",
                    help="generate a compound sentence as it is, instead of the plan it describes")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     g.set_defaults(func=_cmd_generate)
 
     e = sub.add_parser("edit", help="edit an earlier output with an instruction (LLM or offline), keeping the rest",
@@ -259,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
     e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     e.set_defaults(func=_cmd_edit)
 
     m = sub.add_parser("models", help="list the denoisers, or create a randomly initialised model directory",
@@ -292,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--checkpoint-every", type=int)
-    t.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out exactly where it stopped (its settings are read from the run "
+                        "folder; flags given again override them)")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     t.set_defaults(func=_cmd_train)
 
     te = sub.add_parser("train-evaluator", help="train a Guo-style text-motion matching evaluator on a dataset",
@@ -311,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--glove", metavar="DIR", help="use GloVe our_vab_* files instead of learned word vectors")
     te.add_argument("--device", default="cpu")
     te.add_argument("--quiet", action="store_true")
+    te.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     te.set_defaults(func=_cmd_train_evaluator)
 
     ev = sub.add_parser("evaluate", help="evaluate models side by side (FID, R-precision, MM-Dist, Diversity, "
@@ -333,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ev.add_argument("--quiet", action="store_true")
+    ev.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     ev.set_defaults(func=_cmd_evaluate)
 
     c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
@@ -357,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sets", nargs="+", help="only these sets (bandai-namco cmu cmu-iclone xia-style aalto-gait)")
     b.add_argument("--limit", type=int, help="at most this many clips per set (for quick tries)")
     b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
+    b.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     b.set_defaults(func=_cmd_data_build)
     s = dsub.add_parser("stats", help="summarise a dataset folder")
     s.add_argument("dir")
@@ -369,10 +383,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def default_threads() -> int:
+    """Threads for torch: the cores not already busy (1-minute load average), at least 1. On a busy 2-core
+    machine torch's default of one thread per core makes denoising several times slower (threads contend)."""
+    import os
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:              # not available on this platform
+        busy = 0.0
+    return max(1, min(cores, int(round(cores - busy))))
+
+
+def _set_threads(args) -> None:
+    n = getattr(args, "threads", None)
+    if n is None and not hasattr(args, "threads"):
+        return
+    if n is not None and n < 1:
+        raise ValueError(f"--threads must be at least 1, got {n}")
+    import torch
+    torch.set_num_threads(n or default_threads())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _set_threads(args)
         args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

@@ -9,6 +9,17 @@ from typing import Callable
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under the user's umask (temporary files are 0600)."""
+    return 0o666 & ~_umask()
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None], suffix: str | None = None) -> Path:
     """Call ``writer(tmp_path)`` then rename it over ``path``; the temporary file is removed on failure."""
     path = Path(path)
@@ -18,6 +29,7 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None], suffix
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -44,9 +56,10 @@ def atomic_directory(path: str | os.PathLike, fill: Callable[[Path], None]) -> P
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         fill(tmp)
-        os.chmod(tmp, 0o755)
+        dir_mode, mode = 0o777 & ~_umask(), file_mode()
+        os.chmod(tmp, dir_mode)
         for f in tmp.rglob("*"):
-            os.chmod(f, 0o755 if f.is_dir() else 0o644)
+            os.chmod(f, dir_mode if f.is_dir() else mode)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, old / "previous")

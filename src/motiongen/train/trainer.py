@@ -89,6 +89,19 @@ class TrainConfig:
         return LossWeights(self.loss_simple, self.loss_pos, self.loss_foot, self.loss_vel)
 
 
+def _toml_loads(text: str) -> dict:
+    """TOML with the standard library (3.11+) or its backport ``tomli`` (Python 3.10)."""
+    try:
+        import tomllib
+    except ImportError:
+        try:
+            import tomli as tomllib
+        except ImportError as e:
+            raise TrainError("TOML configs on Python 3.10 need the 'tomli' package (pip install tomli), or use "
+                             "a JSON config") from e
+    return tomllib.loads(text)
+
+
 def ema_decay_at(decay: float, step: int) -> float:
     """The EMA decay used after optimiser step ``step`` (0-based): min(decay, (1 + step) / (10 + step)).
 
@@ -108,8 +121,7 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
         text = p.read_text()
         try:
             if p.suffix == ".toml":
-                import tomllib
-                data = tomllib.loads(text)
+                data = _toml_loads(text)
             elif p.suffix in (".yaml", ".yml"):
                 try:
                     import yaml
