@@ -78,7 +78,7 @@ def _cmd_generate(args) -> None:
     motions = pipe.generate(prompts, args.seconds, num_samples=args.num_samples, seed=args.seed,
                             sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
                             guidance_schedule=args.guidance_schedule, batch_size=args.batch_size, half=args.half,
-                            progress=not args.quiet, literal=args.literal)
+                            progress=not args.quiet, literal=args.literal, cleanup=not args.no_cleanup)
     shown = set()
     for m in motions:
         if m.meta.get("read_as_plan") and m.text not in shown:
@@ -201,7 +201,8 @@ def _cmd_edit(args) -> None:
     if args.backend == "openai":
         kw = {"base_url": args.llm_url, "model": args.llm_model, "api_key": args.llm_key, "timeout": args.llm_timeout}
     res = edit(args.from_dir, args.instruction, backend=make_backend(args.backend, **kw), model=args.model,
-               regenerate_all=args.regenerate_all, seed=args.seed, device=args.device, guidance_scale=args.guidance)
+               regenerate_all=args.regenerate_all, seed=args.seed, device=args.device, guidance_scale=args.guidance,
+               cleanup=not args.no_cleanup)
     print("plan changes:")
     for line in res.diff:
         print("  " + line)
@@ -240,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
     g.add_argument("--clip-path", metavar="DIR", help="local CLIP weights, for models trained with CLIP")
+    g.add_argument("--no-cleanup", action="store_true",
+                   help="export the raw joints: no foot locking / leg IK (motion.npy is always the raw output)")
     g.add_argument("--literal", action="store_true",
                    help="generate a compound sentence as it is, instead of the plan it describes")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -260,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--llm-key", help="API key (or $OPENAI_API_KEY)")
     e.add_argument("--llm-timeout", type=float, default=60.0)
     e.add_argument("--regenerate-all", action="store_true", help="regenerate everything (the paper's behaviour)")
+    e.add_argument("--no-cleanup", action="store_true", help="export the raw joints: no foot locking / leg IK")
     e.add_argument("--model", metavar="DIR", help="default: the model that made the earlier output")
     e.add_argument("--seed", type=int, help="default: the earlier output's seed")
     e.add_argument("--guidance", type=float)

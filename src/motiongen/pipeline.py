@@ -178,13 +178,15 @@ class MotionPipeline:
     def generate(self, prompts, seconds: float | None = None, *, num_samples: int = 1, seed: int = 0,
                  sampler: str | None = None, steps: int | None = None, guidance_scale: float | None = None,
                  guidance_schedule: str | None = None, batch_size: int = 16, half: bool = False,
-                 progress: bool = False, inpaint: list | None = None, literal: bool = False
-                 ) -> list[GeneratedMotion]:
+                 progress: bool = False, inpaint: list | None = None, literal: bool = False,
+                 cleanup: bool = True) -> list[GeneratedMotion]:
         """Generate motions. ``prompts``: a sentence, a :class:`Prompt`, a plan, or a list of them.
 
         For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
         "..., then ...") is read as the plan it describes (:mod:`motiongen.compound`; the motion's ``meta`` records
         it as ``read_as_plan``); ``literal=True`` generates every sentence as it is.
+        ``cleanup``: lock the feet where the motion's contact channels say they touch and re-solve the legs by IK
+        (:mod:`motiongen.motion.cleanup`) in ``joints``; ``features`` stay the model's raw output.
 
         Each prompt gives ``num_samples`` motions, the k-th of prompt i seeded with ``seed + i*num_samples + k``
         (a motion depends only on its own seed, not on the batch it was drawn in).
@@ -215,7 +217,7 @@ class MotionPipeline:
         for b0 in range(0, len(jobs), batch_size):
             chunk = jobs[b0:b0 + batch_size]
             results += self._generate_batch(prompts, frames, chunk, seed, num_samples, sampler, steps, guidance,
-                                            half, progress, inpaint)
+                                            half, progress, inpaint, cleanup)
         return results
 
     def _normalise_prompts(self, prompts, seconds, literal: bool = False) -> list[Prompt]:
@@ -261,7 +263,7 @@ class MotionPipeline:
         return out
 
     def _generate_batch(self, prompts, frames, chunk, seed, num_samples, sampler, steps, guidance, half,
-                        progress, inpaint) -> list[GeneratedMotion]:
+                        progress, inpaint, cleanup=True) -> list[GeneratedMotion]:
         t_start = time.perf_counter()
         items = [prompts[i] for i, _ in chunk]
         lengths = [frames[i] for i, _ in chunk]
@@ -302,6 +304,9 @@ class MotionPipeline:
         for r in range(len(chunk)):
             f = feats[r, :lengths[r]]
             joints = recover_joints_from_features(f, self.skeleton.num_joints)
+            if cleanup and len(f) >= 2:
+                from .motion.cleanup import clean_foot_contacts, contacts_from_features
+                joints = clean_foot_contacts(joints, contacts_from_features(f, self.skeleton), self.skeleton)
             out.append(GeneratedMotion(items[r].text, f, np.asarray(joints, np.float32), seeds[r], FPS,
                                        items[r].plan.to_dict() if items[r].plan is not None else None))
         t_decode = time.perf_counter() - t0
@@ -316,7 +321,7 @@ class MotionPipeline:
                 "device": str(self.device), "half": bool(half), "batch_size": len(chunk),
                 "timings_s": {"encode_text": round(t_encode, 4), "denoise": round(timings["denoise_s"], 4),
                               "decode_joints": round(t_decode, 4), "batch_total": round(total, 4)},
-                "motiongen_version": __version__,
+                "motiongen_version": __version__, "foot_cleanup": bool(cleanup),
             }
             if m.plan is not None:
                 m.meta["plan"] = m.plan
