@@ -1,0 +1,154 @@
+"""Motion quality of a model's output beside real clips of the corpus test split (issue: usable animation).
+
+    python benchmarks/motion_quality.py [--model DIR ...] [--data corpus] [--max-clips 48] [--samples 3]
+                                        [--captions original|paraphrased] [--seed 0]
+
+For each test clip (its first caption, its length up to 196 frames) every model generates ``--samples`` motions
+with seeds seed, seed+1, ...; the real row measures the clips themselves. Figures (means over motions; see
+motiongen.evaluate.quality): jerk, share of power above 4 Hz, foot skating, floor penetration, floating, bone-length
+CV, root speed (all / locomotion captions / in-place captions), drift of in-place actions, and the seed spread
+of one caption relative to the spread between real clips that share a caption. The raw model output (what the
+targets are about) and the foot-cleaned export are reported apart. ``--model`` defaults to the shipped model;
+``--captions paraphrased`` swaps each caption for the frozen wording of benchmarks/data/paraphrases_test.json.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def paraphrase(caption: str, rules: list[dict]) -> str | None:
+    for r in rules:
+        if re.search(r["match"], caption.lower()):
+            return r["text"]
+    return None
+
+
+def load_clips(data: str, split: str, max_clips: int | None):
+    from motiongen.data.dataset import load_split_ids, read_texts
+    root = Path(data)
+    clips = []
+    for cid in load_split_ids(root, split):
+        caps = read_texts(root / "texts" / f"{cid}.txt")
+        whole = [c for c in caps if c.start == 0 and c.end == 0]
+        if not whole:
+            continue
+        feats = np.load(root / "new_joint_vecs" / f"{cid}.npy")[:196]
+        if len(feats) < 20:
+            continue
+        clips.append({"id": cid, "caption": whole[0].text, "features": feats})
+    clips.sort(key=lambda c: c["id"])
+    if max_clips:                      # an even sample over the split (ids are hashes, so any order is fair)
+        idx = np.linspace(0, len(clips) - 1, min(max_clips, len(clips))).round().astype(int)
+        clips = [clips[i] for i in sorted(set(idx))]
+    return clips
+
+
+def summarise(rows: list[dict], captions: list[str]) -> dict:
+    from motiongen.evaluate.quality import is_locomotion
+    out = {}
+    for key in ("jerk", "high_freq", "foot_skating", "penetration", "floating", "bone_cv", "root_speed"):
+        out[key] = float(np.mean([r[key] for r in rows]))
+    loco = [r for r, c in zip(rows, captions) if is_locomotion(c)]
+    still = [r for r, c in zip(rows, captions) if not is_locomotion(c)]
+    out["root_speed_locomotion"] = float(np.mean([r["root_speed"] for r in loco])) if loco else float("nan")
+    out["root_speed_in_place"] = float(np.mean([r["root_speed"] for r in still])) if still else float("nan")
+    out["drift_in_place"] = float(np.mean([r["drift"] for r in still])) if still else float("nan")
+    return out
+
+
+def real_spread(clips) -> float:
+    from motiongen.evaluate.quality import spread
+    from motiongen.motion.features import recover_joints_from_features
+    groups = collections.defaultdict(list)
+    for c in clips:
+        groups[" ".join(c["caption"].lower().split()).strip(".")].append(c)
+    vals = [spread([recover_joints_from_features(c["features"]) for c in g]) for g in groups.values() if len(g) > 1]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", nargs="*", default=None, help="model directories (default: the shipped model)")
+    ap.add_argument("--data", default="corpus")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--max-clips", type=int, default=48)
+    ap.add_argument("--samples", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--captions", choices=["original", "paraphrased"], default="original")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    from motiongen.evaluate.quality import motion_quality, spread
+    from motiongen.motion.features import recover_joints_from_features
+    from motiongen.pipeline import MotionPipeline, Prompt, default_model_dir
+
+    all_clips = load_clips(args.data, args.split, None)
+    clips = load_clips(args.data, args.split, args.max_clips)
+    if args.captions == "paraphrased":
+        rules = json.loads((HERE / "data" / "paraphrases_test.json").read_text())["rules"]
+        kept = []
+        for c in clips:
+            p = paraphrase(c["caption"], rules)
+            if p is not None:
+                kept.append({**c, "original": c["caption"], "caption": p})
+        clips = kept
+    real_rows = [motion_quality(recover_joints_from_features(c["features"])) for c in clips]
+    captions = [c.get("original", c["caption"]) for c in clips]     # locomotion or not: from the real caption
+    table = {"real": {**summarise(real_rows, captions), "spread": real_spread(all_clips)}}
+    cmd = "python benchmarks/motion_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    for mdir in args.model or [str(default_model_dir())]:
+        pipe = MotionPipeline.from_pretrained(mdir)
+        name = Path(mdir).name
+        prompts = [Prompt(c["caption"], len(c["features"]) / 20.0) for c in clips]
+        t0 = time.perf_counter()
+        # literal: the benchmark measures the model on the caption itself, not on a plan read from it
+        motions = pipe.generate(prompts, num_samples=args.samples, seed=args.seed, cleanup=False, literal=True,
+                                batch_size=16)
+        seconds = time.perf_counter() - t0
+        from motiongen.motion.cleanup import clean_foot_contacts, contacts_from_features
+        raw, clean, spreads = [], [], []
+        for i in range(len(clips)):
+            group = motions[i * args.samples:(i + 1) * args.samples]
+            for m in group:
+                raw.append(motion_quality(m.joints))
+                clean.append(motion_quality(clean_foot_contacts(m.joints, contacts_from_features(m.features))))
+            if len(group) > 1:
+                spreads.append(spread([m.joints for m in group]))
+        caps = [c for c in captions for _ in range(args.samples)]
+        s = float(np.mean(spreads)) if spreads else float("nan")
+        table[f"{name} (raw)"] = {**summarise(raw, caps), "spread": s}
+        table[f"{name} (cleaned)"] = {**summarise(clean, caps), "spread": s}
+        print(f"# {name}: {len(motions)} motions in {seconds:.0f} s", file=sys.stderr)
+    cols = [("jerk", "jerk m/s^3", "{:.0f}"), ("high_freq", ">4 Hz", "{:.1%}"), ("foot_skating", "skating", "{:.3f}"),
+            ("penetration", "penetr. m", "{:.3f}"), ("floating", "float m", "{:.3f}"), ("bone_cv", "bone CV", "{:.2%}"),
+            ("root_speed_locomotion", "speed loco", "{:.2f}"), ("root_speed_in_place", "speed still", "{:.2f}"),
+            ("drift_in_place", "drift still", "{:.2f}"), ("spread", "spread m", "{:.3f}")]
+    print(f"command: {cmd}")
+    print(f"clips: {len(clips)} of the {args.split} split, {args.samples} samples each, captions {args.captions}")
+    print(f"| measure | " + " | ".join(table) + " |")
+    print("|---|" + "---|" * len(table))
+    for key, label, fmt in cols:
+        print(f"| {label} | " + " | ".join(fmt.format(row[key]) for row in table.values()) + " |")
+    real = table["real"]
+    for name, row in table.items():
+        if name == "real":
+            continue
+        print(f"{name}: jerk {row['jerk'] / real['jerk']:.1f}x real, skating {row['foot_skating'] / max(real['foot_skating'], 1e-9):.1f}x "
+              f"real, seed spread / real spread {row['spread'] / real['spread']:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"command": cmd, "table": table}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
