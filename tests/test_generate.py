@@ -244,3 +244,51 @@ def test_threads_default_to_the_free_cores_and_can_be_set(monkeypatch):
             _set_threads(A())
     finally:
         torch.set_num_threads(before)
+
+
+def test_overwrite_never_deletes_files_that_are_not_ours(tmp_path, capsys):
+    from motiongen.export import check_output_dir
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    (out / "figures").mkdir()
+    with pytest.raises(FileExistsError, match="figures/, thesis.tex"):
+        check_output_dir(out, overwrite=True)
+    assert (out / "thesis.tex").read_text() == "years of work"
+    ours = tmp_path / "ours"
+    (ours / "sample_000").mkdir(parents=True)
+    for f in ("meta.json", "sample_000/motion.npy", "sample_000/preview.mp4"):
+        (ours / f).write_text("x")
+    assert check_output_dir(ours, overwrite=True) == ours
+    (ours / "sample_000" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="sample_000/notes.txt"):
+        check_output_dir(ours, overwrite=True)
+
+
+def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from motiongen.io_utils import atomic_directory, remove_stale_temporaries
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".out.tmp-{dead}-abc"
+    stale.mkdir()
+    (stale / "motion.npy").write_text("half")
+    alive = tmp_path / f".out.tmp-{os.getppid()}-xyz"          # a writer that is still running: left alone
+    alive.mkdir()
+    other = tmp_path / ".other.tmp-1-x"
+    other.mkdir()
+    atomic_directory(tmp_path / "out", lambda d: (d / "meta.json").write_text("{}"))
+    assert not stale.exists() and alive.exists() and other.exists()
+    assert (tmp_path / "out" / "meta.json").is_file()
+    assert remove_stale_temporaries(tmp_path / "out") == []
+
+
+def test_out_dot_is_handled(tmp_path, monkeypatch):
+    from motiongen.io_utils import atomic_directory
+    work = tmp_path / "empty"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    atomic_directory(".", lambda d: (d / "meta.json").write_text("{}"))
+    assert (work / "meta.json").is_file()

@@ -200,3 +200,47 @@ def test_written_files_follow_the_umask(hml_folder, tmp_path):
         os.umask(old)
     for name in ("model.safetensors", "config.json", "train_state.pt", "train_config.json"):
         assert (run / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def _run(code_or_args, cwd, module=True):
+    import subprocess
+    import sys
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "motiongen.cli", *code_or_args] if module else [sys.executable, "-c", code_or_args]
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_resume_in_a_new_process_is_bit_exact(hml_folder, tmp_path):
+    """Each part runs in its own process: nothing may depend on what a process computed before (e.g. text
+    features of a sentence must not depend on the other sentences of its batch)."""
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"model": "baseline", "model_config": TINY, "steps": 6, "batch_size": 4,
+                               "warmup_steps": 2, "checkpoint_every": 3, "log_every": 1, "lr": 1e-3, "seed": 1,
+                               "device": "cpu", "data": str(hml_folder)}))
+    _run(["train", "--config", str(cfg), "--out", str(tmp_path / "full"), "--quiet", "--threads", "1"], tmp_path)
+    _run("import torch; torch.set_num_threads(1)\n"
+         "from motiongen.train.trainer import load_train_config, train\n"
+         f"train(load_train_config({str(cfg)!r}, {{'out': {str(tmp_path / 'cut')!r}}}), progress=False, "
+         "stop_after=3)", tmp_path, module=False)
+    _run(["train", "--out", str(tmp_path / "cut"), "--resume", "--quiet", "--threads", "1"], tmp_path)
+    a = load_file(str(tmp_path / "full" / "model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (tmp_path / "cut" / "log.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [str(i) for i in range(1, 7)]      # no duplicate rows
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(hml_folder, tmp_path):
+    train(_cfg(hml_folder, tmp_path / "run", steps=2), progress=False)
+    (tmp_path / "run" / "train_state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainError, match="not a readable motiongen checkpoint"):
+        train(_cfg(hml_folder, tmp_path / "run", steps=4), resume=True, progress=False)
+
+
+def test_log_rows_after_the_checkpoint_are_dropped_on_resume(hml_folder, tmp_path):
+    train(_cfg(hml_folder, tmp_path / "run", steps=6), progress=False, stop_after=3)
+    log = tmp_path / "run" / "log.csv"
+    log.write_text(log.read_text() + "4,1.0,1.0,0.0,1e-3,1.0\n")       # logged, then killed before a checkpoint
+    train(_cfg(hml_folder, tmp_path / "run", steps=6), resume=True, progress=False)
+    assert [r.split(",")[0] for r in log.read_text().splitlines()[1:]] == [str(i) for i in range(1, 7)]

@@ -22,14 +22,39 @@ __all__ = ["PREVIEW_FORMATS", "check_output_dir", "write_motion_files", "write_o
 PREVIEW_FORMATS = ("mp4", "gif", "none")
 
 
+OUR_FILES = {"motion.npy", "joints.npy", "motion.bvh", "motion.glb", "preview.mp4", "preview.gif", "plan.json",
+             "meta.json"}
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """What in ``folder`` motiongen did not write (an output folder holds only our files and sample_NNN/)."""
+    import re
+    out = []
+    for e in sorted(folder.iterdir()):
+        if e.is_file() and not e.is_symlink() and e.name in OUR_FILES:
+            continue
+        if e.is_dir() and not e.is_symlink() and re.fullmatch(r"sample_\d{3}", e.name):
+            out += [f"{e.name}/{x}" for x in foreign_entries(e)]
+            continue
+        out.append(e.name + ("/" if e.is_dir() else ""))
+    return out
+
+
 def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Refuse (before any work) to write over a non-empty directory unless ``overwrite``."""
+    """Refuse (before any work) to write over a non-empty directory unless ``overwrite``; even then, refuse when
+    the directory holds anything motiongen did not write, so that nothing of the user's is ever deleted."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out '{out}' exists and is a file, not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"--out '{out}' exists and is not empty; choose another directory or pass "
-                              f"--overwrite to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"--out '{out}' exists and is not empty; choose another directory or pass "
+                                  f"--overwrite to replace an earlier motiongen output")
+        foreign = foreign_entries(out)
+        if foreign:
+            few = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise FileExistsError(f"--out '{out}' holds files motiongen did not write ({few}); --overwrite only "
+                                  f"replaces an earlier motiongen output, so choose another directory")
     return out
 
 

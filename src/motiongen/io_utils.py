@@ -9,6 +9,42 @@ from typing import Callable
 import numpy as np
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # alive, someone else's
+        return True
+    return True
+
+
+def _temp_prefix(path: Path) -> str:
+    """Temporary siblings are named '.NAME.tmp-PID-...': the PID tells whether their writer is still running."""
+    return f".{path.name}.tmp-{os.getpid()}-"
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary siblings of ``path`` left by writers that were killed (their process is gone)."""
+    import re
+    import shutil
+
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    pat = re.compile(r"^\." + re.escape(path.name) + r"\.(?:old\.)?tmp-(\d+)-")
+    for sib in path.parent.iterdir():
+        m = pat.match(sib.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            if sib.is_dir() and not sib.is_symlink():
+                shutil.rmtree(sib, ignore_errors=True)
+            else:
+                sib.unlink(missing_ok=True)
+            removed.append(sib)
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -24,7 +60,8 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], None], suffix
     """Call ``writer(tmp_path)`` then rename it over ``path``; the temporary file is removed on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=suffix or path.suffix)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -51,9 +88,10 @@ def atomic_directory(path: str | os.PathLike, fill: Callable[[Path], None]) -> P
     left as it was."""
     import shutil
 
-    path = Path(path)
+    path = Path(path).resolve() if Path(path).name in ("", ".", "..") else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     try:
         fill(tmp)
         dir_mode, mode = 0o777 & ~_umask(), file_mode()
@@ -61,7 +99,7 @@ def atomic_directory(path: str | os.PathLike, fill: Callable[[Path], None]) -> P
         for f in tmp.rglob("*"):
             os.chmod(f, dir_mode if f.is_dir() else mode)
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.tmp-{os.getpid()}-", dir=path.parent))
             os.replace(path, old / "previous")
             os.replace(tmp, path)
             shutil.rmtree(old)

@@ -106,20 +106,23 @@ class TextEncoder:
         raise NotImplementedError
 
     @torch.no_grad()
-    def encode(self, texts: list[str] | str, batch_size: int = 64) -> TextFeatures:
-        """Encode sentences; returns CPU-side features on ``self.device``'s dtype float32."""
+    def encode(self, texts: list[str] | str) -> TextFeatures:
+        """Encode sentences; returns CPU-side float32 features.
+
+        Each distinct sentence is encoded alone (one forward pass per sentence, then cached): a padded batch gives
+        slightly different numbers for a sentence depending on the others in it, which would make training
+        resumed in a new process differ from an uninterrupted run."""
         if isinstance(texts, str):
             texts = [texts]
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TextEncoderError(f"text[{i}] must be a string, got {type(t).__name__}")
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        for s in range(0, len(todo), batch_size):
-            chunk = todo[s:s + batch_size]
-            for t, res in zip(chunk, self._encode_uncached(chunk)):
-                self._cache[t] = res
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        for t in todo:
+            [res] = self._encode_uncached([t])
+            self._cache[t] = res
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         results = []
         for t in texts:
             res = self._cache[t]

@@ -243,8 +243,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     optimizer = opt_cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     start_step = 0
     if resume:
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
-        saved = state["config"]
+        try:
+            state = torch.load(state_file, map_location="cpu", weights_only=True)
+            saved = state["config"]
+            _ = state["model"], state["ema"], state["optimizer"], int(state["step"])
+        except Exception as e:        # truncated, not a checkpoint, or from something else entirely
+            raise TrainError(f"--resume: '{state_file}' is not a readable motiongen checkpoint ({e}); start a new "
+                             f"run in another folder") from e
         for key in ("model", "model_config", "seed", "batch_size", "text_encoder"):
             if saved.get(key) != json.loads(json.dumps(getattr(cfg, key))):
                 raise TrainError(f"--resume: the run was started with {key}={saved.get(key)!r}, now "
@@ -268,6 +273,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         atomic_write(out / "train_config.json",
                      lambda p: p.write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"))
     log_path = out / "log.csv"
+    if is_main and resume and log_path.exists():      # rows logged after the checkpoint we resume from go
+        lines = log_path.read_text().splitlines()
+        keep = lines[:1] + [r for r in lines[1:] if r.split(",")[0].isdigit() and int(r.split(",")[0]) <= start_step]
+        if len(keep) != len(lines):
+            atomic_write(log_path, lambda p: p.write_text("\n".join(keep) + "\n"))
     if is_main and not log_path.exists():
         log_path.write_text("step,loss,simple,aux,lr,steps_per_s\n")
     from tqdm.auto import tqdm
