@@ -31,11 +31,15 @@ def load_motion(path: str, rig: str | None = None, fps: float = 20.0, units: str
     p = Path(path.split("::")[0])
     if not p.exists():
         raise FileNotFoundError(f"input not found: {p}")
+    if p.is_dir():
+        raise ValueError(f"{p}: is a directory; give a .bvh or .npy file")
     name = path.lower()
     if name.endswith(".bvh"):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = retarget_bvh(read_bvh(path), rig, fps=fps, units=units, up=up)
+        if not np.isfinite(res.joints).all():
+            raise ValueError(f"{path}: the retargeted joints contain NaN or infinite values (a degenerate rig?)")
         notes = [f"rig: {res.preset}; units: {res.units}; resampled to {fps:g} fps"]
         notes += [str(w.message) for w in caught]
         return LoadedMotion(res.joints, fps, "bvh", notes)
@@ -82,6 +86,9 @@ def convert(src: str, dst: str, rig: str | None = None, fps: float = 20.0, to: s
             if spec is not HUMANML3D:
                 raise ValueError("features output is supported for the 22-joint layout (KIT needs its template)")
             feats, _ = joints_to_features(motion.joints, spec)
+            if not np.isfinite(feats).all():
+                raise ValueError(f"{src}: the features came out NaN or infinite (zero-length bones or a frozen "
+                                 f"skeleton?); nothing was written")
             atomic_save_npy(out, feats.astype(np.float32))
         else:
             raise ValueError(f"--to: expected 'joints' or 'features', got {target!r}")

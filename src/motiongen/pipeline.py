@@ -92,6 +92,9 @@ def frames_for_seconds(seconds, max_frames: int, fps: float = FPS, where: str = 
         raise GenerationError(f"{where} must be a finite number of seconds, got {seconds!r}")
     if seconds < MIN_SECONDS:
         raise GenerationError(f"{where} must be at least {MIN_SECONDS} s, got {seconds}")
+    if seconds * fps > max_frames + 0.5:          # compared as floats: 1e308 s must not overflow into an int
+        raise GenerationError(f"{where}={seconds:g} is longer than this model generates: at most {max_frames} "
+                              f"frames ({max_frames / fps:g} s)")
     frames = int(round(seconds * fps))
     if frames > max_frames:
         raise GenerationError(f"{where}={seconds} asks for {frames} frames; this model generates at most "
@@ -299,6 +302,9 @@ class MotionPipeline:
                    autocast_dtype=torch.float16 if half else None, timings=timings)
         t0 = time.perf_counter()
         feats = denormalize(x.float().cpu().numpy(), self.mean, self.std)
+        if not np.isfinite(feats).all():
+            raise GenerationError(f"the model {self.model_dir or ''} produced NaN or infinite values; its weights "
+                                  f"or statistics are broken (or --half overflowed)")
         out = []
         read_as_plan = [items[r].read_as_plan for r in range(len(chunk))]
         for r in range(len(chunk)):

@@ -32,6 +32,9 @@ __all__ = ["PART_NAMES", "Plan", "PlanError", "Stage", "load_plan", "plan_condit
 PART_NAMES = FINEMOGEN_PART_NAMES
 PART_ALIASES = {"trajectory": "pelvis", "root": "pelvis", "torso": "spine", "hip": "pelvis", "hips": "pelvis"}
 PLAN_FPS = 20.0
+MAX_PLAN_FRAMES = 20 * 3600          # an hour: longer plans are mistakes (and would not fit in memory)
+MAX_STAGES = 1000
+MAX_TEXT = 1000                      # characters per text
 
 
 class PlanError(ValueError):
@@ -84,6 +87,8 @@ class Plan:
         raw = data.get("stages")
         if not isinstance(raw, list) or not raw:
             raise PlanError("plan: 'stages' must be a non-empty list")
+        if len(raw) > MAX_STAGES:
+            raise PlanError(f"plan: {len(raw)} stages; at most {MAX_STAGES}")
         stages: list[Stage] = []
         cursor = 0
         for i, st in enumerate(raw):
@@ -99,6 +104,8 @@ class Plan:
             if not isinstance(text, str):
                 raise PlanError(f"{where}: 'text' must be a string")
             text = " ".join(text.split())
+            if len(text) > MAX_TEXT:
+                raise PlanError(f"{where}: 'text' is {len(text)} characters; at most {MAX_TEXT}")
             if not text:
                 text = ". ".join(parts[p] for p in PART_NAMES if p in parts)
             if not text:
@@ -110,6 +117,8 @@ class Plan:
                 if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not secs > 0 \
                         or secs != secs or secs == float("inf"):
                     raise PlanError(f"{where}: 'seconds' must be a positive number, got {secs!r}")
+                if secs * fps > MAX_PLAN_FRAMES:
+                    raise PlanError(f"{where}: 'seconds' is {secs:g}; a plan lasts at most {MAX_PLAN_FRAMES / fps:g} s")
                 start, end = cursor, cursor + max(1, int(round(secs * fps)))
             else:
                 fr = st["frames"]
@@ -121,8 +130,12 @@ class Plan:
                     raise PlanError(f"{where}: frame range {fr} is negative")
                 if end <= start:
                     raise PlanError(f"{where}: frame range {fr} is empty (end must be greater than start)")
+                if end > MAX_PLAN_FRAMES:
+                    raise PlanError(f"{where}: frame range {fr} ends after frame {MAX_PLAN_FRAMES} (an hour)")
             if start < cursor:
                 raise PlanError(f"{where}: frames [{start}, {end}) overlap stage {i} (which ends at frame {cursor})")
+            if end > MAX_PLAN_FRAMES:
+                raise PlanError(f"{where}: the plan would last more than {MAX_PLAN_FRAMES / fps:g} s")
             stages.append(Stage(text, start, end, parts))
             cursor = end
         return cls(stages)
@@ -165,6 +178,8 @@ def _parse_parts(parts, where: str) -> dict[str, str]:
         if not isinstance(v, str):
             raise PlanError(f"{where}: text of part '{k}' must be a string")
         v = " ".join(v.split())
+        if len(v) > MAX_TEXT:
+            raise PlanError(f"{where}: text of part '{k}' is {len(v)} characters; at most {MAX_TEXT}")
         if v:
             if name in out:
                 raise PlanError(f"{where}: body part '{name}' is given twice")
@@ -180,6 +195,8 @@ def load_plan(path: str | os.PathLike) -> Plan:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PlanError(f"plan file '{path}' is not valid JSON: {e}") from e
+    except RecursionError:
+        raise PlanError(f"plan file '{path}': the JSON is nested too deeply to be a plan") from None
     try:
         return Plan.from_dict(data)
     except PlanError as e:

@@ -143,6 +143,8 @@ def _process(job: ClipJob):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             joints = retarget_bvh(read_bvh(job.path), job.rig, fps=20.0).joints
+        if not np.isfinite(joints).all():
+            raise ValueError("the retargeted joints contain NaN or infinite values (a degenerate rig?)")
         variants = []
         if job.frame_range is not None:
             a, b = job.frame_range
@@ -156,6 +158,8 @@ def _process(job: ClipJob):
                 continue
             if job.captions:
                 f, g = joints_to_features(j)
+                if not np.isfinite(f).all():
+                    raise ValueError(f"{item_id}: features contain NaN or infinite values (zero-length bones?)")
                 variants.append((item_id, f.astype(np.float32), g[:-1].astype(np.float32), job.captions))
             if job.mirrored_captions:
                 f, g = joints_to_features(mirror_joints(j))
@@ -168,6 +172,8 @@ def _process(job: ClipJob):
 def mean_std(motions: list[np.ndarray], num_joints: int = 22) -> tuple[np.ndarray, np.ndarray]:
     """HumanML3D's ``cal_mean_variance``: per-dim mean, Std averaged within each feature group."""
     data = np.concatenate(motions, axis=0).astype(np.float64)
+    if not np.isfinite(data).all():
+        raise ValueError("Mean/Std: a motion contains NaN or infinite values; it must be dropped first")
     mean = data.mean(0)
     std = data.std(0)
     for sl in HUMANML3D.layout.slices.values() if num_joints == 22 else ():

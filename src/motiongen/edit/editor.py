@@ -163,8 +163,22 @@ def edit(from_dir: str | os.PathLike, instruction: str, backend=None, model: str
         raise EditError(f"--from '{src}' is not a motiongen output folder (plan.json and motion.npy expected; a "
                         f"folder with several samples has them in sample_NNN/)")
     old = load_plan(src / "plan.json")
-    meta = json.loads((src / "meta.json").read_text()) if (src / "meta.json").is_file() else {}
-    old_features = np.load(src / "motion.npy", allow_pickle=False)
+    meta = {}
+    if (src / "meta.json").is_file():
+        try:
+            meta = json.loads((src / "meta.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise EditError(f"'{src / 'meta.json'}' is not valid JSON: {str(e)[:200]}") from None
+        if not isinstance(meta, dict):
+            raise EditError(f"'{src / 'meta.json'}': expected a JSON object, got {type(meta).__name__}")
+    try:
+        old_features = np.load(src / "motion.npy", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise EditError(f"'{src / 'motion.npy'}' is not a readable .npy array: {e}") from None
+    if old_features.ndim != 2 or not np.issubdtype(old_features.dtype, np.number) or \
+            not np.isfinite(old_features).all():
+        raise EditError(f"'{src / 'motion.npy'}': expected finite features (T, D), got {old_features.dtype} "
+                        f"{old_features.shape}")
     backend = backend or make_backend("offline")
     data = backend.revise(old, instruction)
     new = Plan.from_dict(data)

@@ -65,6 +65,7 @@ STAGE_REF = (r"(?:the\s+)?(?:(?P<ord>first|second|third|fourth|fifth|sixth|seven
 
 
 MAX_INSTRUCTION = 1000
+MAX_SECONDS = 600.0          # no stage or motion of a plan is longer than this
 
 
 class EditNotUnderstood(ValueError):
@@ -139,10 +140,13 @@ class OfflineEditor:
         data = plan.to_dict()
         context: dict = {"stages": None}
         for c in clauses:
+            before = [id(st) for st in data["stages"]]
             try:
                 self._apply(data, c.lower(), c, context)
             except EditNotUnderstood as e:
                 return None, (c, str(e))
+            if len(data["stages"]) != len(before):
+                context["stages"] = None        # stage numbers changed (a removal, an addition, a split)
         return data, None
 
     # ------------------------------------------------------------------------------------------------------------
@@ -198,6 +202,8 @@ class OfflineEditor:
             body = re.sub(r"\s*\b(?:at|to) the (?:start|beginning|end)\b\s*", " ", body, flags=re.IGNORECASE)
             secs = re.search(r"\bfor (\d+(?:\.\d+)?) ?s(?:ec(?:ond)?s?)?\b", body)
             seconds = float(secs.group(1)) if secs else 3.0
+            if not 0 < seconds <= MAX_SECONDS:
+                raise EditNotUnderstood(f"a stage lasts between 0 and {MAX_SECONDS:g} seconds, not {seconds:g}")
             if secs:
                 body = body.replace(secs.group(0), " ")
             text = _quoted(body) or body.strip(" :,.")
@@ -281,8 +287,8 @@ class OfflineEditor:
         returns its index."""
         stages = data["stages"]
         total = stages[-1]["frames"][1]
-        if not seconds == seconds or seconds <= 0:
-            raise EditNotUnderstood(f"a time range needs a positive number of seconds, got {seconds:g}")
+        if not seconds == seconds or seconds <= 0 or seconds > MAX_SECONDS:
+            raise EditNotUnderstood(f"a time range needs a number of seconds in (0, {MAX_SECONDS:g}], got {seconds:g}")
         n = int(round(seconds * 20))
         if n >= total:
             raise EditNotUnderstood(f"the motion is {total / 20:g} s long; 'the {'first' if first else 'last'} "
@@ -313,6 +319,8 @@ class OfflineEditor:
     @staticmethod
     def _scale(data: dict, targets: list[int], factor: float | None = None, seconds: float | None = None) -> None:
         stages = data["stages"]
+        if seconds is not None and not 0 < seconds <= MAX_SECONDS:
+            raise EditNotUnderstood(f"a stage lasts between 0 and {MAX_SECONDS:g} seconds, not {seconds:g}")
         for k in targets:
             a, b = stages[k]["frames"]
             n = int(round(seconds * 20)) if seconds is not None else max(1, int(round((b - a) * factor)))
@@ -322,6 +330,8 @@ class OfflineEditor:
     @staticmethod
     def _retime(data: dict, order: list[dict]) -> None:
         """Lay stages end to end in the given order, keeping each stage's length (gaps are dropped)."""
+        if sum(st["frames"][1] - st["frames"][0] for st in order) > MAX_SECONDS * 20:
+            raise EditNotUnderstood(f"the plan would last more than {MAX_SECONDS:g} s")
         cursor = 0
         out = []
         for st in order:

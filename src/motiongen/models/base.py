@@ -58,6 +58,45 @@ def config_from_dict(cls: type, data: dict, where: str = "config", legacy: bool 
     return cls(**kwargs)
 
 
+MAX_PARAMETERS = 2_000_000_000
+
+
+def _bounds_for(name: str, default) -> tuple[float, float] | None:
+    """Sane ranges of config fields, by kind (a wrong value must be an error before anything is allocated)."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return None
+    if name == "dropout" or name.endswith("_weight") and name.startswith("moe"):
+        return (0.0, 1.0)
+    if name in ("feature_dim", "text_dim"):
+        return (1, 4096)
+    if name.startswith("num_") or name.endswith("_layers") or name in ("top_k", "expand", "d_conv",
+                                                                        "dsfm_reduction", "polynomial_order"):
+        return (0 if name in ("text_layers", "polynomial_order") else 1, 256)
+    if name in ("max_frames", "max_text_len"):
+        return (1, 100_000)
+    return (1, 65_536) if isinstance(default, int) else (0.0, 1e6)
+
+
+def check_config(cls: type, cfg, where: str) -> None:
+    """Bounds of every numeric field, then the model built on the meta device (no memory is allocated): its
+    own consistency checks run and its size is compared with :data:`MAX_PARAMETERS`. Raises ValueError naming
+    ``where`` and the field."""
+    for f in dataclasses.fields(cfg):
+        b = _bounds_for(f.name, f.default)
+        v = getattr(cfg, f.name)
+        if b is not None and not (b[0] <= v <= b[1]):
+            raise ValueError(f"{where}.{f.name}: {v!r} is outside the sane range [{b[0]}, {b[1]}]")
+    try:
+        with torch.device("meta"):
+            model = cls(cfg)
+    except (ValueError, AssertionError, RuntimeError, TypeError, IndexError, KeyError) as e:
+        raise ValueError(f"{where}: these settings do not make a model: {e}") from None
+    n = sum(p.numel() for p in model.parameters())
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"{where}: these settings make a model of {n / 1e9:.1f}B parameters; more than "
+                         f"{MAX_PARAMETERS / 1e9:g}B is refused")
+
+
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding of diffusion timesteps (B,) -> (B, dim)."""
     half = dim // 2

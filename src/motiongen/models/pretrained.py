@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..io_utils import atomic_directory
-from .base import Denoiser, config_from_dict
+from .base import Denoiser, check_config, config_from_dict
 from .registry import UnknownModelError, get_denoiser_class
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "load_model_dir", "read_model_config", "save_model_dir"]
@@ -125,6 +125,7 @@ def load_model_dir(path: str | os.PathLike, device: str | torch.device = "cpu"
         raise ModelFileError(f"'{path / CONFIG_NAME}': {e}") from e
     try:
         mcfg = config_from_dict(cls.config_class, cfg["model"], where=f"{path / CONFIG_NAME}: model", legacy=True)
+        check_config(cls, mcfg, f"{path / CONFIG_NAME}: model")
     except (TypeError, ValueError) as e:
         raise ModelFileError(str(e)) from e
     denoiser = cls(mcfg)
@@ -160,6 +161,9 @@ def load_model_dir(path: str | os.PathLike, device: str | torch.device = "cpu"
         if arr.shape != (mcfg.feature_dim,):
             raise ModelFileError(f"'{f}' has shape {arr.shape}, expected ({mcfg.feature_dim},)")
         stats.append(arr)
+    for name, arr in zip(("mean.npy", "std.npy"), stats):
+        if not np.isfinite(arr).all():
+            raise ModelFileError(f"'{path / name}' contains NaN or infinite values")
     if (stats[1] <= 0).any():
         raise ModelFileError(f"'{path / 'std.npy'}' has non-positive entries")
     return denoiser.to(device).eval(), cfg, stats[0], stats[1]

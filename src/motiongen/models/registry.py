@@ -51,7 +51,8 @@ def build_denoiser(name: str, **overrides) -> Denoiser:
     cls = get_denoiser_class(name)
     import dataclasses
 
-    from .base import config_from_dict
+    from .base import check_config, config_from_dict
     cfg = config_from_dict(cls.config_class, {**dataclasses.asdict(cls.config_class()), **overrides},
                            where=f"{name} config")
+    check_config(cls, cfg, f"{name} config")
     return cls(cfg)

@@ -32,6 +32,10 @@ class BVHError(ValueError):
     """A malformed BVH file; the message names the file and the line or joint."""
 
 
+MAX_FRAMES = 1_000_000          # 14 h at 20 fps: more is a corrupt header, not a motion
+MAX_SECONDS = 4 * 3600.0        # a BVH's duration (frames x frame time) is capped before anything is resampled
+
+
 @dataclass
 class BVH:
     joint_names: list[str]
@@ -139,6 +143,10 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
         if key == "HIERARCHY":
             continue
         if key in ("ROOT", "JOINT"):
+            if in_end:
+                raise _fail(source, i, f"{toks[0]} inside an End Site block (an End Site has no children)")
+            if key == "JOINT" and not stack:
+                raise _fail(source, i, "JOINT outside the ROOT's braces")
             if len(toks) < 2:
                 raise _fail(source, i, f"{toks[0]} without a name")
             if key == "ROOT" and names:
@@ -152,7 +160,7 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
             channels.append([])
             pending = "joint"
         elif key == "END":
-            if not stack:
+            if not stack or in_end:
                 raise _fail(source, i, "End Site outside a joint")
             pending = "end"
         elif key == "{":
@@ -170,6 +178,8 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
             if stack.pop() == -2:
                 in_end = False
         elif key == "OFFSET":
+            if not stack:
+                raise _fail(source, i, "OFFSET outside a joint's braces")
             try:
                 vals = np.array([float(t) for t in toks[1:4]])
             except ValueError:
@@ -181,16 +191,26 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
             else:
                 offsets[stack[-1]] = vals
         elif key == "CHANNELS":
+            if not stack:
+                raise _fail(source, i, "CHANNELS outside a joint's braces")
+            if in_end:
+                raise _fail(source, i, "CHANNELS inside an End Site (an End Site has no channels)")
             try:
                 n = int(toks[1])
             except (IndexError, ValueError):
                 raise _fail(source, i, "CHANNELS needs a count") from None
+            if not 0 <= n <= 9:
+                raise _fail(source, i, f"CHANNELS count must be 0..9, got {n}")
             chans = toks[2:]
             if len(chans) != n:
                 raise _fail(source, i, f"joint {names[stack[-1]]!r}: CHANNELS declares {n} channels but names {len(chans)}")
             bad = [c for c in chans if c.lower() not in _ROT_CHANNELS and c.lower() not in _POS_CHANNELS]
             if bad:
                 raise _fail(source, i, f"joint {names[stack[-1]]!r}: unknown channel {bad[0]!r}")
+            if len({c.lower() for c in chans}) != len(chans):
+                raise _fail(source, i, f"joint {names[stack[-1]]!r}: a channel is listed twice ({' '.join(chans)})")
+            if channels[stack[-1]]:
+                raise _fail(source, i, f"joint {names[stack[-1]]!r}: a second CHANNELS line")
             channels[stack[-1]] = chans
         elif key == "MOTION":
             if stack:
@@ -221,8 +241,15 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
         raise _fail(source, i, f"expected 'Frames:' and 'Frame Time:', got {l[:40]!r}")
     if n_frames is None or frame_time is None:
         raise _fail(source, i, "MOTION block truncated before 'Frames:' / 'Frame Time:'")
-    if not frame_time > 0:
-        raise _fail(source, i, f"Frame Time must be positive, got {frame_time}")
+    if not (np.isfinite(frame_time) and frame_time > 0):
+        raise _fail(source, i, f"Frame Time must be a positive number, got {frame_time}")
+    if n_frames < 1:
+        raise _fail(source, i, "'Frames: 0': the file holds no motion")
+    if n_frames > MAX_FRAMES:
+        raise _fail(source, i, f"'Frames: {n_frames}' is more than {MAX_FRAMES} frames; the header is corrupt")
+    if n_frames * frame_time > MAX_SECONDS:
+        raise _fail(source, i, f"{n_frames} frames x Frame Time {frame_time:g} s = {n_frames * frame_time:g} s, more "
+                               f"than {MAX_SECONDS:g} s; the Frame Time is likely wrong (it is seconds per frame)")
 
     n_ch = sum(len(c) for c in channels)
     rows, row_lines = [], []
@@ -263,12 +290,19 @@ def read_bvh(path: str | os.PathLike, member: str | None = None) -> BVH:
     if member is not None or zipfile.is_zipfile(path):
         if member is None:
             raise BVHError(f"{path}: is a zip archive; name the BVH member (archive.zip::member.bvh)")
-        with zipfile.ZipFile(path) as zf:
-            try:
-                data = zf.read(member)
-            except KeyError:
-                raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
+        try:
+            with zipfile.ZipFile(path) as zf:
+                try:
+                    data = zf.read(member)
+                except KeyError:
+                    raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
+            if isinstance(e, FileNotFoundError):
+                raise
+            raise BVHError(f"{source}: cannot read the zip archive ({e})") from None
     else:
+        if os.path.isdir(path):
+            raise BVHError(f"{path}: is a directory, not a BVH file")
         data = Path(path).read_bytes()
     return parse_bvh(data.decode("utf-8", errors="replace"), source)
 

@@ -164,13 +164,26 @@ class RetargetResult:
     interpolated: list[str]
 
 
+MAX_FPS = 1000.0                 # output rates above this are not animation
+MAX_RESAMPLED_FRAMES = 1_000_000
+
+
 def resample(positions: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
-    """Linear resampling in time of (T, ...) positions."""
+    """Linear resampling in time of (T, ...) positions. The output length is checked before anything is
+    allocated (a wrong Frame Time or fps must give an error, not gigabytes)."""
+    if not (np.isfinite(dst_fps) and 0 < dst_fps <= MAX_FPS):
+        raise ValueError(f"fps: expected a number in (0, {MAX_FPS:g}], got {dst_fps}")
+    if not (np.isfinite(src_fps) and src_fps > 0):
+        raise ValueError(f"the source frame rate must be a positive number, got {src_fps}")
     if abs(src_fps - dst_fps) < 1e-6:
         return positions.copy()
     t = len(positions)
     duration = (t - 1) / src_fps
-    n = int(np.floor(duration * dst_fps + 1e-6)) + 1
+    n_float = np.floor(duration * dst_fps + 1e-6) + 1
+    if not n_float <= MAX_RESAMPLED_FRAMES:
+        raise ValueError(f"resampling {t} frames at {src_fps:g} fps to {dst_fps:g} fps gives {n_float:g} frames, more "
+                         f"than {MAX_RESAMPLED_FRAMES}; check the Frame Time and --fps")
+    n = int(n_float)
     src_t = np.arange(t) / src_fps
     dst_t = np.arange(n) / dst_fps
     flat = positions.reshape(t, -1)
