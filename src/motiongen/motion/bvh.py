@@ -33,7 +33,7 @@ class BVHError(ValueError):
 
 
 MAX_FRAMES = 1_000_000          # 14 h at 20 fps: more is a corrupt header, not a motion
-MAX_SECONDS = 4 * 3600.0        # a BVH's duration (frames x frame time) is capped before anything is resampled
+MAX_SECONDS = 3600.0            # a BVH's duration (frames x frame time) is capped before anything is resampled
 
 
 @dataclass
