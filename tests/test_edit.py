@@ -1,4 +1,5 @@
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -261,3 +262,111 @@ def test_reordering_edits_regenerate_new_seams(instruction, real_samples):
         step = jumps(out)
         at_seams = max(step[f - 2:f + 1].max() for f in seams)
         assert (at_seams <= 1.5 * ordinary) == ok, (instruction, seam, at_seams, ordinary)
+
+
+class _Raw:
+    """A loopback server that answers every connection with ``respond(conn)`` (raw bytes, any misbehaviour)."""
+
+    def __init__(self, respond):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.respond, self.seen = respond, []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.seen.append(self._read_request(conn))   # all of it: unread bytes would make close() a reset
+                    self.respond(conn)
+                    conn.shutdown(2 - 1)                         # SHUT_WR: a clean end of the response
+                    while conn.recv(65536):
+                        pass
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _read_request(conn) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        m = re.search(rb"content-length:\s*(\d+)", head, re.I)
+        need = int(m.group(1)) if m else 0
+        while len(body) < need:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self.sock.close()
+
+
+def _http(body: bytes, status: str = "200 OK", headers: str = "Content-Type: application/json\r\n") -> bytes:
+    return (f"HTTP/1.1 {status}\r\n{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+def _answer(content) -> bytes:
+    return json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+
+
+@pytest.mark.parametrize("respond,match", [
+    (lambda c: c.sendall(_http(_answer(None))), "not text"),
+    (lambda c: c.sendall(_http(_answer(["a"]))), "not text"),
+    (lambda c: c.sendall(_http(b'{"choices": [{"message": {"content": "x"}}'[:20])), "not usable JSON"),
+    (lambda c: c.sendall(b"GARBAGE\r\n\r\n"), "connection to the LLM server|not usable"),
+    (lambda c: None, "connection to the LLM server|not usable|did not answer"),
+    (lambda c: c.sendall(_http(b"[" * 200_000 + b"]" * 200_000)), "not usable JSON|more than"),
+    (lambda c: c.sendall(_http(b"1" * 5000)), "not usable JSON|no choices"),
+    (lambda c: c.sendall(_http(b"x" * (2 << 20))), "more than 1 MiB"),
+    (lambda c: c.sendall(_http(_answer("{" * 5000 + "}" * 5000))), "no valid plan"),
+])
+def test_llm_client_gives_one_clear_error_for_every_bad_server(respond, match):
+    with _Raw(respond) as srv:
+        ed = OpenAIChatEditor(base_url=srv.url, timeout=3)
+        with pytest.raises(LLMEditError, match=match):
+            ed.revise(PLAN, "slower")
+
+
+def test_llm_client_refuses_redirects_so_the_key_stays_with_its_server():
+    with _Raw(lambda c: c.sendall(b"")) as other, _Raw(lambda c: None) as srv:
+        srv.respond = lambda c: c.sendall(_http(b"", "302 Found", f"Location: {other.url}/chat/completions\r\n"))
+        ed = OpenAIChatEditor(base_url=srv.url, api_key="sk-secret", timeout=3)
+        with pytest.raises(LLMEditError, match="redirect"):
+            ed.revise(PLAN, "slower")
+        assert other.seen == []                  # nothing, and so no key, went to the other origin
+
+
+def test_llm_timeout_covers_the_whole_exchange():
+    """A server that trickles one byte every 0.1 s never lets a per-read timeout fire; the deadline must."""
+    sent = []
+
+    def trickle(c):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        for _ in range(200):
+            c.sendall(b" ")
+            sent.append(1)
+            time.sleep(0.1)
+    with _Raw(trickle) as srv:
+        ed = OpenAIChatEditor(base_url=srv.url, timeout=1)
+        with pytest.raises(LLMEditError, match="did not answer within"):
+            ed.revise(PLAN, "slower")
+        assert len(srv.seen) == 1                # a time-out is not retried
+    assert len(sent) < 200                       # the client hung up long before the trickle ended

@@ -7,10 +7,12 @@ error or a time-out raises :class:`LLMEditError` with the reason.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -21,6 +23,20 @@ __all__ = ["OpenAIChatEditor", "LLMEditError", "SYSTEM_PROMPT"]
 
 class LLMEditError(ValueError):
     pass
+
+
+MAX_RESPONSE_BYTES = 1 << 20        # a plan is a few kB; anything near a MiB is not an answer
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the API key must go only to the server the user named."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused (the API key is only "
+                                                         f"sent to the server you named)", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 SYSTEM_PROMPT = f"""You edit fine-grained motion plans for a text-to-motion model.
@@ -73,38 +89,63 @@ class OpenAIChatEditor:
         req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, method="POST",
                                      headers={"Content-Type": "application/json",
                                               **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})})
+        deadline = time.monotonic() + self.timeout          # for the whole exchange, not per read
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                payload = json.loads(resp.read().decode())
+            with _OPENER.open(req, timeout=self.timeout) as resp:
+                chunks, size = [], 0
+                while True:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("deadline")
+                    chunk = resp.read1(65536)        # what has arrived, so the deadline is checked often
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise LLMEditError(f"the LLM server at {self.base_url} sent more than "
+                                           f"{MAX_RESPONSE_BYTES >> 20} MiB; that is not a plan")
+                    chunks.append(chunk)
+            payload = json.loads(b"".join(chunks).decode("utf-8", errors="replace"))
+        except LLMEditError:
+            raise
         except (socket.timeout, TimeoutError) as e:
             raise LLMEditError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s") from e
         except urllib.error.HTTPError as e:
-            raise LLMEditError(f"the LLM server at {self.base_url} answered HTTP {e.code}: "
-                               f"{e.read()[:200].decode(errors='replace')}") from e
+            try:
+                detail = e.read()[:200].decode(errors="replace")
+            except (OSError, ValueError, AttributeError):
+                detail = ""
+            raise LLMEditError(f"the LLM server at {self.base_url} answered HTTP {e.code} ({e.msg}): {detail}"
+                               ) from None
         except urllib.error.URLError as e:
             if isinstance(e.reason, (socket.timeout, TimeoutError)):
                 raise LLMEditError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s"
                                    ) from e
             raise LLMEditError(f"cannot reach the LLM server at {self.base_url}: {e.reason}") from e
-        except json.JSONDecodeError as e:
-            raise LLMEditError(f"the LLM server at {self.base_url} sent a response that is not JSON") from e
+        except (json.JSONDecodeError, ValueError, RecursionError) as e:
+            raise LLMEditError(f"the LLM server at {self.base_url} sent a response that is not usable JSON") from None
+        except (http.client.HTTPException, ConnectionError, OSError) as e:
+            raise LLMEditError(f"the connection to the LLM server at {self.base_url} failed: "
+                               f"{type(e).__name__} {str(e)[:200]}") from None
         try:
-            return payload["choices"][0]["message"]["content"]
+            content = payload["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError) as e:
             raise LLMEditError("the LLM server's response has no choices[0].message.content") from e
+        if not isinstance(content, str):
+            raise LLMEditError(f"the LLM server's choices[0].message.content is {type(content).__name__}, not text")
+        return content
 
     def revise(self, plan: Plan, instruction: str) -> dict:
         messages = [{"role": "system", "content": SYSTEM_PROMPT},
                     {"role": "user", "content": f"Plan: {json.dumps(plan.to_dict())}\nInstruction: {instruction}"}]
         error = ""
         for _attempt in range(2):
-            answer = self._chat(messages)
+            answer = self._chat(messages)        # server trouble (LLMEditError) is final: no retry
             try:
                 data = extract_json(answer)
                 Plan.from_dict(data)
                 return data
-            except (ValueError, PlanError) as e:
-                error = str(e)
+            except (ValueError, PlanError, RecursionError) as e:
+                error = str(e)[:300] if not isinstance(e, RecursionError) else "the JSON is nested too deeply"
                 messages += [{"role": "assistant", "content": answer},
                              {"role": "user", "content": f"That answer is not a valid plan: {error}. Answer again "
                                                          "with the complete revised plan as one JSON object only."}]
