@@ -94,3 +94,17 @@ def test_bad_joint_input_is_named():
         joints_to_features(bad)
     with pytest.raises(ValueError, match="263"):
         recover_joints_from_features(np.zeros((5, 200)), num_joints=22)
+
+
+def test_joints_from_rotations_match_the_ric_joints_and_have_exact_bones(real_samples):
+    from motiongen.motion.features import humanml3d_target_offsets, recover_joints_from_rotations
+    from motiongen.skeleton import HUMANML3D
+    offsets = humanml3d_target_offsets()
+    for sid, (feats, _) in real_samples.items():
+        a = recover_joints_from_features(feats)
+        b = recover_joints_from_rotations(feats)
+        assert np.abs(a - b).max() < 1e-4, sid
+        for child, parent in enumerate(HUMANML3D.parents):
+            if parent >= 0:
+                length = np.linalg.norm(b[:, child] - b[:, parent], axis=-1)
+                assert np.allclose(length, np.linalg.norm(offsets[child]), atol=1e-9), (sid, child)

@@ -20,13 +20,14 @@ from scipy.ndimage import gaussian_filter1d
 
 from ..skeleton import HUMANML3D, SkeletonSpec, get_skeleton
 from .quaternion import (
-    qbetween_np, qinv, qinv_np, qmul_np, qrot, qrot_np, quaternion_to_cont6d_np,
+    cont6d_to_matrix_np, matrix_to_quaternion_np, qbetween_np, qinv, qinv_np, qmul_np, qrot, qrot_np,
+    quaternion_to_cont6d_np,
 )
 
 __all__ = [
     "bone_offsets_from_joints", "inverse_kinematics", "forward_kinematics", "uniform_skeleton",
     "humanml3d_target_offsets", "offsets_from_template", "joints_to_features", "recover_root_rotation_and_position",
-    "recover_joints_from_features", "mirror_joints", "mirror_features", "normalize", "denormalize",
+    "recover_joints_from_features", "recover_joints_from_rotations", "mirror_joints", "mirror_features", "normalize", "denormalize",
 ]
 
 # Bone offsets of HumanML3D's target skeleton: raw directions x bone lengths of the first frame of
@@ -99,6 +100,24 @@ def inverse_kinematics(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, smoot
             quats[:, chain[j + 1]] = local
             rot = qmul_np(rot, local)
     return quats
+
+
+def recover_joints_from_rotations(features: np.ndarray, offsets: np.ndarray | None = None,
+                                  spec: SkeletonSpec | None = None) -> np.ndarray:
+    """Features -> joints by forward kinematics of the 6D local rotations on a fixed skeleton (HumanML3D's
+    ``recover_from_rot``): every bone has exactly its template length, unlike :func:`recover_joints_from_features`
+    (which reads the ``ric`` positions). Root: the integrated root channels. NumPy in, NumPy out."""
+    f = np.asarray(features, dtype=np.float64)
+    spec = spec or get_skeleton(int(f.shape[-1]))
+    if offsets is None:
+        if spec is not HUMANML3D:
+            raise ValueError("recover_joints_from_rotations needs the skeleton's offsets for KIT")
+        offsets = humanml3d_target_offsets()
+    quat, root = recover_root_rotation_and_position(f)
+    rot6d = f[:, spec.layout.slices["rot_6d"]].reshape(len(f), spec.num_joints - 1, 6)
+    local = matrix_to_quaternion_np(cont6d_to_matrix_np(rot6d))
+    quats = np.concatenate([quat[:, None], local], axis=1)
+    return forward_kinematics(quats, root, np.asarray(offsets, np.float64), spec)
 
 
 def forward_kinematics(quats: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray,
