@@ -135,7 +135,7 @@ def main(argv=None) -> int:
             ("drift_in_place", "drift still", "{:.2f}"), ("spread", "spread m", "{:.3f}")]
     print(f"command: {cmd}")
     print(f"clips: {len(clips)} of the {args.split} split, {args.samples} samples each, captions {args.captions}")
-    print(f"| measure | " + " | ".join(table) + " |")
+    print("| measure | " + " | ".join(table) + " |")
     print("|---|" + "---|" * len(table))
     for key, label, fmt in cols:
         print(f"| {label} | " + " | ".join(fmt.format(row[key]) for row in table.values()) + " |")

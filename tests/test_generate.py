@@ -292,3 +292,14 @@ def test_out_dot_is_handled(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     atomic_directory(".", lambda d: (d / "meta.json").write_text("{}"))
     assert (work / "meta.json").is_file()
+
+
+def test_generate_formats_writes_a_glb(tiny_model_dir, tmp_path):
+    from motiongen.cli import main
+    out = tmp_path / "o"
+    assert main(["generate", "a person walks", "--seconds", "1", "--model", str(tiny_model_dir), "--out", str(out),
+                 "--steps", "2", "--formats", "bvh,glb,npy", "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} >= {"motion.glb", "motion.bvh", "motion.npy", "joints.npy"}
+    assert not (out / "preview.mp4").exists()
+    assert main(["generate", "a person walks", "--model", str(tiny_model_dir), "--out", str(tmp_path / "x"),
+                 "--formats", "fbx"]) == 2

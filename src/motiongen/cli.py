@@ -59,6 +59,13 @@ def read_prompts_file(path: str, default_seconds: float) -> list:
     return prompts
 
 
+def _output_formats(args) -> dict:
+    from .export import parse_formats
+    if getattr(args, "formats", None):
+        return parse_formats(args.formats)
+    return {"preview": args.preview, "bvh": not getattr(args, "no_bvh", False), "glb": False}
+
+
 def _cmd_generate(args) -> None:
     from .export import check_output_dir, write_outputs
     from .pipeline import MotionPipeline
@@ -89,7 +96,7 @@ def _cmd_generate(args) -> None:
                 print(f"  stage {k} [{a / 20:g} s, {b / 20:g} s): {st['text']!r}")
                 for part, text in st.get("parts", {}).items():
                     print(f"    {part}: {text!r}")
-    dirs = write_outputs(args.out, motions, preview=args.preview, bvh=not args.no_bvh, overwrite=args.overwrite)
+    dirs = write_outputs(args.out, motions, overwrite=args.overwrite, **_output_formats(args))
     for m, d in zip(motions, dirs):
         t = m.meta["timings_s"]
         print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
@@ -208,7 +215,7 @@ def _cmd_edit(args) -> None:
         print("  " + line)
     if res.kept:
         print("kept from the earlier motion: " + "; ".join(res.kept))
-    [d] = write_outputs(args.out, res.motions, preview=args.preview, overwrite=args.overwrite)
+    [d] = write_outputs(args.out, res.motions, overwrite=args.overwrite, **_output_formats(args))
     print(f"wrote {d}")
 
 
@@ -239,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--half", action="store_true", help="half precision (GPU only)")
     g.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4", help="preview format (default mp4)")
     g.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
+    g.add_argument("--formats", metavar="LIST", help="what to write, e.g. bvh,glb,npy,mp4 (npy always; default "
+                                                     "npy,bvh,mp4; overrides --preview and --no-bvh)")
     g.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
     g.add_argument("--clip-path", metavar="DIR", help="local CLIP weights, for models trained with CLIP")
     g.add_argument("--no-cleanup", action="store_true",
@@ -269,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--guidance", type=float)
     e.add_argument("--device", default="cpu")
     e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
+    e.add_argument("--formats", metavar="LIST", help="what to write, e.g. bvh,glb,npy,mp4 (as for generate)")
     e.add_argument("--overwrite", action="store_true")
     e.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
     e.set_defaults(func=_cmd_edit)

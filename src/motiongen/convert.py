@@ -67,14 +67,19 @@ def convert(src: str, dst: str, rig: str | None = None, fps: float = 20.0, to: s
     """Convert ``src`` to ``dst`` (by extension; ``to`` = joints|features for .npy). Returns notes for the user."""
     out = Path(dst)
     ext = out.suffix.lower()
-    if ext not in (".bvh", ".npy", ".mp4", ".gif"):
-        raise ValueError(f"{dst}: unsupported output; expected .bvh, .npy, .mp4 or .gif")
+    if ext not in (".bvh", ".glb", ".npy", ".mp4", ".gif"):
+        raise ValueError(f"{dst}: unsupported output; expected .bvh, .glb, .npy, .mp4 or .gif")
     motion = load_motion(src, rig=rig, fps=fps, units=units, up=up)
     notes = list(motion.notes)
     if ext == ".bvh":
         if motion.joints.shape[1] != 22:
             raise ValueError(f"{src}: BVH output needs the 22-joint HumanML3D layout, got {motion.joints.shape[1]} joints")
         write_bvh(out, motion.joints, fps=motion.fps)
+    elif ext == ".glb":
+        if motion.joints.shape[1] != 22:
+            raise ValueError(f"{src}: GLB output needs the 22-joint HumanML3D layout, got {motion.joints.shape[1]} joints")
+        from .motion.gltf import write_glb
+        write_glb(out, motion.joints, fps=motion.fps, name=Path(src).stem)
     elif ext in (".mp4", ".gif"):
         render_motion(motion.joints, out, fps=motion.fps, title=Path(src).name)
     else:

@@ -1,5 +1,5 @@
 """Write generated motions to an output directory: ``motion.npy`` (features), ``joints.npy`` (T, 22, 3),
-``motion.bvh``, ``preview.mp4`` or ``.gif``, ``plan.json`` and ``meta.json``.
+``motion.bvh``, ``motion.glb`` (on request), ``preview.mp4`` or ``.gif``, ``plan.json`` and ``meta.json``.
 
 One motion fills the directory itself; several go to ``sample_000/``, ``sample_001/`` ... with an index in the
 top-level ``meta.json``. The whole directory is assembled beside the target and renamed into place, so an
@@ -17,7 +17,22 @@ from .io_utils import atomic_directory
 from .motion.bvh import write_bvh
 from .motion.render import render_motion
 
-__all__ = ["PREVIEW_FORMATS", "check_output_dir", "write_motion_files", "write_outputs"]
+__all__ = ["FORMATS", "PREVIEW_FORMATS", "check_output_dir", "parse_formats", "write_motion_files", "write_outputs"]
+
+FORMATS = ("npy", "bvh", "glb", "mp4", "gif")
+
+
+def parse_formats(text: str) -> dict:
+    """'bvh,glb,npy,mp4' -> the keyword arguments of :func:`write_outputs` (npy files are always written)."""
+    items = [t.strip().lower().lstrip(".") for t in str(text).split(",") if t.strip()]
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise ValueError(f"--formats: unknown format(s) {', '.join(bad) or '(none)'}; expected a comma-separated "
+                         f"list of {', '.join(FORMATS)}")
+    if "mp4" in items and "gif" in items:
+        raise ValueError("--formats: choose one preview, mp4 or gif")
+    preview = "mp4" if "mp4" in items else ("gif" if "gif" in items else "none")
+    return {"preview": preview, "bvh": "bvh" in items, "glb": "glb" in items}
 
 PREVIEW_FORMATS = ("mp4", "gif", "none")
 
@@ -58,7 +73,7 @@ def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> Path:
     return out
 
 
-def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = True) -> dict:
+def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = True, glb: bool = False) -> dict:
     """Write one motion's files into ``folder`` (which must exist). Returns {kind: filename}."""
     files = {}
     np.save(folder / "motion.npy", np.asarray(motion.features, np.float32))
@@ -68,6 +83,10 @@ def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = T
     if bvh:
         write_bvh(folder / "motion.bvh", motion.joints, fps=motion.fps)
         files["bvh"] = "motion.bvh"
+    if glb:
+        from .motion.gltf import write_glb
+        write_glb(folder / "motion.glb", motion.joints, fps=motion.fps, name=motion.text[:40] or "motiongen")
+        files["glb"] = "motion.glb"
     if preview != "none":
         render_motion(motion.joints, folder / f"preview.{preview}", fps=motion.fps, title=motion.text[:60])
         files["preview"] = f"preview.{preview}"
@@ -81,7 +100,7 @@ def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = T
 
 
 def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", bvh: bool = True,
-                  overwrite: bool = False, extra_meta: dict | None = None) -> list[Path]:
+                  overwrite: bool = False, extra_meta: dict | None = None, glb: bool = False) -> list[Path]:
     """Write motions to ``out`` atomically; returns the folder of each motion."""
     if preview not in PREVIEW_FORMATS:
         raise ValueError(f"preview must be one of {', '.join(PREVIEW_FORMATS)}, got '{preview}'")
@@ -92,7 +111,7 @@ def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", b
         if len(motions) == 1:
             if extra_meta:
                 motions[0].meta.update(extra_meta)
-            write_motion_files(tmp, motions[0], preview, bvh)
+            write_motion_files(tmp, motions[0], preview, bvh, glb)
             rel.append(Path("."))
             return
         index = []
@@ -101,7 +120,7 @@ def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", b
             (tmp / sub).mkdir()
             if extra_meta:
                 m.meta.update(extra_meta)
-            write_motion_files(tmp / sub, m, preview, bvh)
+            write_motion_files(tmp / sub, m, preview, bvh, glb)
             rel.append(sub)
             index.append({"dir": str(sub), "text": m.text, "seed": m.seed, "frames": m.num_frames})
         (tmp / "meta.json").write_text(json.dumps({"samples": index, **(extra_meta or {})}, indent=2) + "\n")

@@ -121,7 +121,7 @@ class OpenAIChatEditor:
                 raise LLMEditError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s"
                                    ) from e
             raise LLMEditError(f"cannot reach the LLM server at {self.base_url}: {e.reason}") from e
-        except (json.JSONDecodeError, ValueError, RecursionError) as e:
+        except (json.JSONDecodeError, ValueError, RecursionError):
             raise LLMEditError(f"the LLM server at {self.base_url} sent a response that is not usable JSON") from None
         except (http.client.HTTPException, ConnectionError, OSError) as e:
             raise LLMEditError(f"the connection to the LLM server at {self.base_url} failed: "

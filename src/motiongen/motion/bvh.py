@@ -22,7 +22,8 @@ from scipy.spatial.transform import Rotation
 
 from ..skeleton import HUMANML3D, SkeletonSpec
 
-__all__ = ["BVH", "BVHError", "read_bvh", "parse_bvh", "write_bvh", "BVH_JOINT_NAMES_22"]
+__all__ = ["BVH", "BVHError", "read_bvh", "parse_bvh", "write_bvh", "BVH_JOINT_NAMES_22", "SolvedPose",
+           "solve_rotations"]
 
 _ROT_CHANNELS = {"xrotation": "X", "yrotation": "Y", "zrotation": "Z"}
 _POS_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
@@ -384,31 +385,12 @@ def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, un
     scale = {"m": 1.0, "cm": 100.0, "mm": 1000.0}.get(units)
     if scale is None:
         raise ValueError(f"units: expected 'm', 'cm' or 'mm', got {units!r}")
-    parents = spec.parents
-    kids = _children(parents)
-    rest = _rest_offsets(joints, spec)
+    pose = solve_rotations(joints, spec, branch_positions)
+    parents, kids, rest, positioned = pose.parents, pose.children, pose.rest, pose.positioned
     t = len(joints)
-    world = np.zeros((t, spec.num_joints, 3, 3))
     order = _depth_first(kids)
-    for j in order:
-        p = parents[j]
-        parent_rot = world[:, p] if p >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
-        ch = kids[j]
-        if len(ch) >= 2:
-            world[:, j] = _kabsch(rest[ch], joints[:, ch] - joints[:, j:j + 1])
-        elif len(ch) == 1:
-            c = ch[0]
-            d = np.einsum("tji,tj->ti", parent_rot, joints[:, c] - joints[:, j])   # in the parent's frame
-            u = np.broadcast_to(rest[c], d.shape)
-            world[:, j] = parent_rot @ _rotation_between(u, d)
-        else:
-            world[:, j] = parent_rot
-    local = np.empty_like(world)
-    for j in range(spec.num_joints):
-        p = parents[j]
-        local[:, j] = world[:, j] if p < 0 else np.einsum("tji,tjk->tik", world[:, p], world[:, j])
-    euler = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(t, spec.num_joints, 3)
-    positioned = {c for j, ch in enumerate(kids) if len(ch) >= 2 for c in ch} if branch_positions else set()
+    euler = Rotation.from_matrix(pose.local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(
+        t, spec.num_joints, 3)
 
     out = io.StringIO()
     out.write("HIERARCHY\n")
@@ -433,15 +415,66 @@ def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, un
 
     emit(0, 0)
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / fps:.8f}\n")
+    trans = pose.local_translations(joints)
     cols = [joints[:, 0] * scale, euler[:, order[0]]]
     for j in order[1:]:
         if j in positioned:
-            p = parents[j]
-            cols.append(np.einsum("tji,tj->ti", world[:, p], joints[:, j] - joints[:, p]) * scale)
+            cols.append(trans[:, j] * scale)
         cols.append(euler[:, j])
     data = np.concatenate(cols, axis=1)
     np.savetxt(out, data, fmt="%.6f")
     _atomic_write_text(Path(path), out.getvalue())
+
+
+@dataclass
+class SolvedPose:
+    """What IK finds for joint positions (T, J, 3): shared by the BVH and the glTF writers, so they agree."""
+
+    parents: list[int]
+    children: list[list[int]]
+    rest: np.ndarray              # (J, 3) rest offsets in metres (parent frame, rest rotations are identity)
+    world: np.ndarray             # (T, J, 3, 3) world rotation of each joint
+    local: np.ndarray             # (T, J, 3, 3) rotation relative to the parent joint
+    positioned: set[int]          # joints whose translation is animated too (children of branching joints)
+
+    def local_translations(self, joints: np.ndarray) -> np.ndarray:
+        """(T, J, 3) each joint's translation in its parent's frame (the root's: its world position)."""
+        out = np.broadcast_to(self.rest, (len(joints),) + self.rest.shape).copy()
+        out[:, 0] = joints[:, 0]
+        for j in self.positioned:
+            p = self.parents[j]
+            out[:, j] = np.einsum("tji,tj->ti", self.world[:, p], joints[:, j] - joints[:, p])
+        return out
+
+
+def solve_rotations(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, branch_positions: bool = True) -> SolvedPose:
+    """Joint rotations from positions (see :func:`write_bvh`): Kabsch at branching joints, minimal rotations
+    elsewhere; rest offsets from :func:`_rest_offsets`."""
+    joints = np.asarray(joints, dtype=np.float64)
+    parents = spec.parents
+    kids = _children(parents)
+    rest = _rest_offsets(joints, spec)
+    t = len(joints)
+    world = np.zeros((t, spec.num_joints, 3, 3))
+    for j in _depth_first(kids):
+        p = parents[j]
+        parent_rot = world[:, p] if p >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
+        ch = kids[j]
+        if len(ch) >= 2:
+            world[:, j] = _kabsch(rest[ch], joints[:, ch] - joints[:, j:j + 1])
+        elif len(ch) == 1:
+            c = ch[0]
+            d = np.einsum("tji,tj->ti", parent_rot, joints[:, c] - joints[:, j])   # in the parent's frame
+            u = np.broadcast_to(rest[c], d.shape)
+            world[:, j] = parent_rot @ _rotation_between(u, d)
+        else:
+            world[:, j] = parent_rot
+    local = np.empty_like(world)
+    for j in range(spec.num_joints):
+        p = parents[j]
+        local[:, j] = world[:, j] if p < 0 else np.einsum("tji,tjk->tik", world[:, p], world[:, j])
+    positioned = {c for j, ch in enumerate(kids) if len(ch) >= 2 for c in ch} if branch_positions else set()
+    return SolvedPose(parents, kids, rest, world, local, positioned)
 
 
 def _depth_first(kids: list[list[int]]) -> list[int]:
