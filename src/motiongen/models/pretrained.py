@@ -102,7 +102,19 @@ def read_model_config(path: str | os.PathLike) -> dict:
         raise ModelFileError(f"'{cfg_file}' is not valid JSON: {e}") from e
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise ModelFileError(f"'{cfg_file}': not a motiongen model config (expected \"format\": \"{FORMAT}\")")
-    if int(cfg.get("format_version", 0)) > FORMAT_VERSION:
+    kinds = {"format_version": (int,), "model_type": (str,), "model": (dict,), "text_encoder": (dict,),
+             "skeleton": (str, int), "diffusion": (dict,), "sampling": (dict,), "training": (dict,),
+             "fps": (int, float)}
+    for key, types in kinds.items():
+        if key in cfg and (not isinstance(cfg[key], types) or isinstance(cfg[key], bool)):
+            names = " or ".join({"dict": "an object", "str": "a string", "int": "an integer",
+                                 "float": "a number"}[t.__name__] for t in types)
+            raise ModelFileError(f"'{cfg_file}': '{key}' must be {names}, got {type(cfg[key]).__name__}")
+    for key in ("text_encoder", "sampling", "diffusion"):
+        for k, v in (cfg.get(key) or {}).items():
+            if not isinstance(v, (str, int, float, bool, type(None))):
+                raise ModelFileError(f"'{cfg_file}': '{key}.{k}' must be a plain value, got {type(v).__name__}")
+    if cfg.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"'{cfg_file}': format version {cfg.get('format_version')} is newer than this "
                              f"motiongen understands ({FORMAT_VERSION}); upgrade motiongen")
     for key in ("model_type", "model", "text_encoder"):

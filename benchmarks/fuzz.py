@@ -1,0 +1,299 @@
+"""Fuzz the input boundaries and count outcomes: clean error, traceback, hang, memory blow-up, silent NaN.
+
+    python benchmarks/fuzz.py [--cases 10000] [--targets bvh plan editor model llm] [--seed 0] [--timeout 5]
+
+Targets (each case is a random mutation of a valid input, seeded):
+  bvh     mutated BVH text (lines dropped, duplicated or swapped, numbers and keywords replaced) -> parse + retarget
+  plan    random JSON and mutated valid plans -> Plan.from_dict
+  editor  word soup and mutated valid instructions -> OfflineEditor.revise (+ Plan.from_dict of the answer)
+  model   mutated config.json of a tiny model folder -> load_model_dir (checked before anything is built)
+  llm     random and mutated chat answers -> the LLM client's JSON extraction + plan validation
+A 'clean error' is one of the project's own errors (a ValueError subclass naming the file or field, or a
+FileNotFoundError); anything else that escapes is a traceback. Each case runs under an alarm (hang) and an
+address-space limit of 4 GiB (memory). 'nan' counts cases that returned normally but produced non-finite
+numbers. Prints a table; the README quotes it with this command.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+GOOD_BVH = """HIERARCHY
+ROOT Hips
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT Spine
+  {
+    OFFSET 0 10 0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+    JOINT Head
+    {
+      OFFSET 0 10 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      End Site
+      {
+        OFFSET 0 5 0
+      }
+    }
+  }
+}
+MOTION
+Frames: 3
+Frame Time: 0.05
+0 90 0 0 0 0 0 0 0 0 0 0
+1 90 0 0 10 0 0 0 0 0 0 0
+2 90 0 0 20 0 0 5 0 0 0 0
+"""
+WEIRD_NUMBERS = ["nan", "inf", "-inf", "1e308", "-1e308", "1e999", "0", "-0", "1e-320", "99999999999999999999",
+                 ".", "-", "1e", "0x10", "", "3.5.1", "NaN", "-1"]
+KEYWORDS = ["ROOT", "JOINT", "End Site", "{", "}", "OFFSET", "CHANNELS", "MOTION", "Frames:", "Frame Time:",
+            "HIERARCHY", "CHANNELS 3 Xrotation Xrotation Yrotation", "CHANNELS 0", "CHANNELS -5"]
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
+def mutate_text(text: str, rng: random.Random) -> str:
+    lines = text.split("\n")
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(7)
+        i = rng.randrange(len(lines)) if lines else 0
+        if op == 0 and lines:
+            del lines[i]
+        elif op == 1 and lines:
+            lines.insert(i, lines[rng.randrange(len(lines))])
+        elif op == 2 and lines:
+            toks = lines[i].split()
+            if toks:
+                toks[rng.randrange(len(toks))] = rng.choice(WEIRD_NUMBERS)
+                lines[i] = " ".join(toks)
+        elif op == 3:
+            lines.insert(i, rng.choice(KEYWORDS))
+        elif op == 4 and len(lines) > 1:
+            j = rng.randrange(len(lines))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == 5 and lines:
+            s = lines[i]
+            k = rng.randrange(len(s) + 1)
+            lines[i] = s[:k] + chr(rng.randrange(32, 127)) * rng.randint(1, 3) + s[k:]
+        else:
+            lines = lines[:rng.randrange(len(lines) + 1)]
+    return "\n".join(lines)
+
+
+def random_json(rng: random.Random, depth: int = 0):
+    kind = rng.randrange(8 if depth < 4 else 5)
+    if kind == 0:
+        return rng.choice([None, True, False])
+    if kind == 1:
+        return rng.choice([0, -1, 1, 2 ** 70, 1e308, -1e308, 0.5, 40, 1e-9])
+    if kind == 2:
+        return rng.choice(["", "walk", "a person waves", "left_arm", "seconds", "x" * rng.randint(0, 3000)])
+    if kind == 3:
+        return [rng.randint(-5, 500), rng.randint(-5, 500)]
+    if kind == 4:
+        return rng.choice([float("nan"), float("inf")])
+    if kind == 5:
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    keys = ["stages", "text", "seconds", "frames", "parts", "left_arm", "pelvis", "version", "torso", "bogus"]
+    return {rng.choice(keys): random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+VALID_PLAN = {"stages": [{"text": "a person walks forward", "seconds": 2},
+                         {"text": "the person waves", "frames": [40, 100], "parts": {"left_arm": "wave"}}]}
+
+
+def mutate_json(obj, rng: random.Random):
+    if isinstance(obj, dict) and obj and rng.random() < 0.7:
+        k = rng.choice(list(obj))
+        out = dict(obj)
+        out[k] = mutate_json(obj[k], rng) if rng.random() < 0.6 else random_json(rng, 2)
+        return out
+    if isinstance(obj, list) and obj and rng.random() < 0.7:
+        out = list(obj)
+        i = rng.randrange(len(out))
+        out[i] = mutate_json(out[i], rng)
+        return out
+    return random_json(rng, 2)
+
+
+WORDS = ("make the second stage slower faster longer shorter last first 2 3 seconds 1e308 99999999999 stage stages "
+         "and then swap move reverse remove add change replace with to 'x' \" , ; raise left right arm leg higher "
+         "everything all in for a person jumps the to start end of").split()
+INSTRUCTIONS = ["make the second stage slower", "swap stages 1 and 2", "remove the last stage and raise the left arm",
+                "slow down the last 1 seconds", "add 'a person bows' at the start", "replace 'walks' with 'runs'"]
+
+
+def case_bvh(rng: random.Random):
+    from motiongen.motion.bvh import parse_bvh
+    from motiongen.motion.retarget import resample
+    bvh = parse_bvh(mutate_text(GOOD_BVH, rng), "fuzz.bvh")
+    pos, _ = bvh.world_positions(include_end_sites=True)          # forward kinematics of what was read
+    out = resample(pos, bvh.fps, rng.choice([20.0, 30.0, 1e6, 0.0, float("nan"), 1e-9]))
+    return bool(np.isfinite(out).all())
+
+
+def case_plan(rng: random.Random):
+    from motiongen.plan import Plan
+    obj = random_json(rng) if rng.random() < 0.5 else mutate_json(VALID_PLAN, rng)
+    Plan.from_dict(obj)
+    return True
+
+
+def case_editor(rng: random.Random):
+    from motiongen.edit.offline import OfflineEditor
+    from motiongen.plan import Plan
+    base = Plan.from_dict({"stages": [{"text": "a person walks", "seconds": 2}, {"text": "waves", "seconds": 2},
+                                      {"text": "sits", "seconds": 2}]})
+    if rng.random() < 0.5:
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 14)))
+    else:
+        text = mutate_text(rng.choice(INSTRUCTIONS).replace(" ", "\n"), rng).replace("\n", " ")
+    Plan.from_dict(OfflineEditor().revise(base, text))
+    return True
+
+
+_MODEL_DIR = None
+
+
+def case_model(rng: random.Random):
+    from motiongen.models.pretrained import load_model_dir
+    global _MODEL_DIR
+    if _MODEL_DIR is None:
+        from motiongen.models.pretrained import save_model_dir
+        from motiongen.models.registry import build_denoiser
+        _MODEL_DIR = Path(tempfile.mkdtemp(prefix="fuzz-model-"))
+        m = build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16)
+        save_model_dir(_MODEL_DIR / "good", m, np.zeros(263), np.ones(263),
+                       {"text_encoder": {"name": "minilm", "dim": 384}})
+    cfg = json.loads((_MODEL_DIR / "good" / "config.json").read_text())
+    bad = _MODEL_DIR / "case"
+    if bad.exists():
+        for f in bad.iterdir():
+            f.unlink()
+    else:
+        bad.mkdir()
+    for f in ("model.safetensors", "mean.npy", "std.npy"):
+        (bad / f).write_bytes((_MODEL_DIR / "good" / f).read_bytes())
+    choice = rng.random()
+    if choice < 0.6:
+        key = rng.choice(list(cfg["model"]) + ["bogus"])
+        cfg["model"][key] = random_json(rng, 3)
+    elif choice < 0.8:
+        cfg[rng.choice(list(cfg))] = random_json(rng, 2)
+    else:
+        cfg = random_json(rng)
+    (bad / "config.json").write_text(json.dumps(cfg))
+    if rng.random() < 0.2:
+        np.save(bad / "std.npy", np.full(263, rng.choice([np.nan, 0.0, -1.0, np.inf]), np.float32))
+    den, _, mean, std = load_model_dir(bad)
+    return bool(np.isfinite(std).all())
+
+
+def case_llm(rng: random.Random):
+    from motiongen.edit.llm import extract_json
+    from motiongen.plan import Plan
+    if rng.random() < 0.5:
+        text = json.dumps(mutate_json(VALID_PLAN, rng))
+    else:
+        text = rng.choice(["```json\n", "Sure! ", "", "{", "[", "{\"stages\": "]) + mutate_text(
+            json.dumps(VALID_PLAN), rng) + rng.choice(["", "```", "}", "{" * 3000])
+    Plan.from_dict(extract_json(text))
+    return True
+
+
+TARGETS = {"bvh": case_bvh, "plan": case_plan, "editor": case_editor, "model": case_model, "llm": case_llm}
+
+
+def clean_error(e: BaseException) -> bool:
+    return isinstance(e, (ValueError, FileNotFoundError, FileExistsError)) and not isinstance(e, UnicodeError)
+
+
+def _warm_up() -> None:
+    """Import everything once, outside the alarm (a first torch import can take longer than a case may)."""
+    import motiongen.edit.llm  # noqa: F401
+    import motiongen.edit.offline  # noqa: F401
+    import motiongen.models.pretrained  # noqa: F401
+    import motiongen.models.registry as reg
+    import motiongen.motion.bvh  # noqa: F401
+    import motiongen.motion.retarget  # noqa: F401
+    import motiongen.plan  # noqa: F401
+    reg.ensure_builtin_models()
+    case_model(random.Random(0)) if _MODEL_DIR is None else None
+
+
+def run(target: str, cases: int, seed: int = 0, timeout: float = 5.0) -> collections.Counter:
+    fn = TARGETS[target]
+    try:
+        _warm_up()
+    except Exception:  # noqa: BLE001 - the warm-up case may fail cleanly; only the imports matter
+        pass
+    counts: collections.Counter = collections.Counter()
+    signal.signal(signal.SIGALRM, _alarm)
+    for k in range(cases):
+        rng = random.Random(f"{seed}-{target}-{k}")
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            ok = fn(rng)
+            counts["ok" if ok else "nan"] += 1
+        except Hang:
+            counts["hang"] += 1
+        except MemoryError:
+            counts["memory"] += 1
+        except Exception as e:          # noqa: BLE001 - classifying is the point
+            if clean_error(e):
+                counts["clean error"] += 1
+            else:
+                counts["traceback"] += 1
+                counts.setdefault("first tracebacks", [])
+                if len(counts["first tracebacks"]) < 3:
+                    counts["first tracebacks"].append(f"{type(e).__name__}: {str(e)[:120]}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return counts
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=10000)
+    ap.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=5.0)
+    args = ap.parse_args(argv)
+    limit = 4 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    print(f"command: python benchmarks/fuzz.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print("| target | cases | ok | clean error | traceback | hang | memory | silent NaN | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    bad = 0
+    for t in args.targets:
+        t0 = time.perf_counter()
+        c = run(t, args.cases, args.seed, args.timeout)
+        bad += c["traceback"] + c["hang"] + c["memory"] + c["nan"]
+        print(f"| {t} | {args.cases} | {c['ok']} | {c['clean error']} | {c['traceback']} | {c['hang']} | "
+              f"{c['memory']} | {c['nan']} | {time.perf_counter() - t0:.0f} |")
+        for line in c.get("first tracebacks", []):
+            print(f"    {t}: {line}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
