@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Rebuild the corpus, train the evaluator and the three CPU comparison models, and evaluate them — the commands
-# behind the README's results table. Runs on a 2-core CPU in about two hours; set JOBS to your taste.
+# Rebuild the corpus, train the evaluator and the three CPU comparison models (25 minutes of wall-clock each),
+# evaluate them and time them: the commands behind the README's results table. About two hours on a 2-core CPU.
 # Usage: bash scripts/reproduce_cpu_results.sh [SHARED_DIR=../shared] [WORK=runs]
 set -euo pipefail
 SHARED=${1:-../shared}
 WORK=${2:-runs}
 mkdir -p "$WORK"
 [ -d "$WORK/corpus" ] || motiongen data build --source "$SHARED/data/bvh" --out "$WORK/corpus"
-[ -f "$WORK/finemogen/config.json" ] || motiongen train --config configs/finemogen_cpu_small.toml --data "$WORK/corpus" --out "$WORK/finemogen"
-[ -f "$WORK/histf/config.json" ] || motiongen train --config configs/histf_cpu_small.toml --data "$WORK/corpus" --out "$WORK/histf"
-[ -f "$WORK/baseline/config.json" ] || motiongen train --config configs/baseline_cpu_small.toml --data "$WORK/corpus" --out "$WORK/baseline"
-[ -f "$WORK/evaluator/config.json" ] || motiongen train-evaluator --data "$WORK/corpus" --out "$WORK/evaluator" --epochs 12
-motiongen evaluate --models "$WORK/finemogen" "$WORK/histf" "$WORK/baseline" --data "$WORK/corpus" \
-  --evaluator "$WORK/evaluator" --replications 3 --mm-texts 20 --mm-samples 11 --json "$WORK/results.json"
-python benchmarks/aits.py --models "$WORK/finemogen" "$WORK/histf" "$WORK/baseline" --steps 10 50 --sentences 5
+[ -f "$WORK/evaluator/config.json" ] || motiongen train-evaluator --data "$WORK/corpus" --out "$WORK/evaluator" --epochs 12 --size small
+[ -f "$WORK/finemogen_cmp/config.json" ] || motiongen train --config configs/finemogen_cpu_small.toml --data "$WORK/corpus" --out "$WORK/finemogen_cmp" --max-minutes 25
+[ -f "$WORK/histf_cmp/config.json" ] || motiongen train --config configs/histf_cpu_small.toml --data "$WORK/corpus" --out "$WORK/histf_cmp" --max-minutes 25
+[ -f "$WORK/baseline_cmp/config.json" ] || motiongen train --config configs/baseline_cpu_small.toml --data "$WORK/corpus" --out "$WORK/baseline_cmp" --max-minutes 25
+motiongen evaluate --models "$WORK/finemogen_cmp" "$WORK/histf_cmp" "$WORK/baseline_cmp" --data "$WORK/corpus" --evaluator "$WORK/evaluator" --replications 3 --max-items 160 --mm-texts 10 --mm-samples 11 --json "$WORK/results.json"
+python benchmarks/results_table.py "$WORK/results.json"
+python benchmarks/aits.py --models "$WORK/finemogen_cmp" "$WORK/histf_cmp" "$WORK/baseline_cmp" --steps 10 50 --sentences 3 --batch 8

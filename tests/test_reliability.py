@@ -156,3 +156,13 @@ def test_convert_refuses_to_write_nan_features(tmp_path):
     np.save(src, np.zeros((30, 22, 3), np.float32))
     assert main(["convert", str(src), str(tmp_path / "f.npy"), "--to", "features"]) == 2
     assert not (tmp_path / "f.npy").exists()
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("checkpoint_every", 0, "checkpoint_every"), ("batch_size", -1, "batch_size"), ("lr", -1.0, "lr"),
+    ("log_every", 0, "log_every"), ("mirror", 1.5, "mirror"), ("betas", [0.9], "betas"), ("device", "tpu", "device"),
+])
+def test_training_settings_out_of_range_name_the_field(field, value, match):
+    from motiongen.train.trainer import TrainError, load_train_config
+    with pytest.raises(TrainError, match=match):
+        load_train_config(None, {field: value})

@@ -159,7 +159,7 @@ def _cmd_train(args) -> None:
     from .train.trainer import load_train_config, train
     overrides = {"model": args.model, "data": args.data, "out": args.out, "steps": args.steps,
                  "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
-                 "checkpoint_every": args.checkpoint_every}
+                 "checkpoint_every": args.checkpoint_every, "max_minutes": args.max_minutes}
     mc = _parse_overrides(args.set)
     config = args.config
     if args.resume and config is None and args.out:
@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--max-minutes", type=float, help="wall-clock budget: stop (with a checkpoint) after this long")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out exactly where it stopped (its settings are read from the run "
                         "folder; flags given again override them)")

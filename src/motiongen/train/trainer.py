@@ -149,10 +149,24 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
         raise TrainError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got '{cfg.parameterization}'")
     if cfg.schedule not in ("constant", "cosine", "step"):
         raise TrainError(f"schedule must be constant, cosine or step, got '{cfg.schedule}'")
-    if cfg.steps < 1 or cfg.batch_size < 1:
-        raise TrainError("steps and batch_size must be positive")
+    ranges = {"steps": (1, 10 ** 9), "batch_size": (1, 65536), "checkpoint_every": (1, 10 ** 9),
+              "log_every": (1, 10 ** 9), "warmup_steps": (0, 10 ** 9), "step_size": (1, 10 ** 9),
+              "max_frames": (8, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1e6),
+              "ema_decay": (0.0, 0.999999), "min_lr_ratio": (0.0, 1.0), "step_gamma": (0.0, 1.0),
+              "loss_simple": (0.0, 1e6), "loss_pos": (0.0, 1e6), "loss_foot": (0.0, 1e6), "loss_vel": (0.0, 1e6),
+              "mirror": (0.0, 1.0), "max_minutes": (0.0, 1e7), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000)}
+    for name, (lo, hi) in ranges.items():
+        v = getattr(cfg, name)
+        if not lo <= v <= hi:
+            raise TrainError(f"{name} must be between {lo:g} and {hi:g}, got {v!r}")
     if not 0 <= cfg.cond_drop < 1:
         raise TrainError(f"cond_drop must be in [0, 1), got {cfg.cond_drop}")
+    if len(cfg.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in cfg.betas):
+        raise TrainError(f"betas must be two numbers in [0, 1), got {cfg.betas!r}")
+    if cfg.device not in ("auto", "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        raise TrainError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
+        raise TrainError("device=cuda was asked for but no CUDA GPU is available to torch")
     return cfg
 
 
