@@ -79,3 +79,26 @@ def test_cli_writes_glb_on_request(walk, tmp_path, capsys):
         parse_formats("bvh,fbx")
     with pytest.raises(ValueError, match="joints"):
         write_glb(tmp_path / "bad.glb", walk[:, :21])
+
+
+@pytest.mark.slow
+def test_blender_imports_our_glb_and_every_bone_head_is_where_our_joints_are(walk, tmp_path):
+    """Blender's own glTF importer (Debian's blender, headless); Blender is Z up, glTF Y up."""
+    blender = shutil.which("blender")
+    if blender is None:
+        pytest.skip("Blender is not installed (apt-get install blender python3-numpy)")
+    write_glb(tmp_path / "m.glb", walk, fps=20.0)
+    script = Path(__file__).with_name("blender_read_glb.py")
+    import os
+    env = {**os.environ, "PATH": "/usr/bin:/bin:" + os.environ.get("PATH", "")}   # Blender's own Python, not ours
+    out = subprocess.run([blender, "-b", "--factory-startup", "--python", str(script), "--", str(tmp_path / "m.glb"),
+                          str(tmp_path / "out.json"), "20", "all"], capture_output=True, text=True, timeout=600,
+                         env=env)
+    assert (tmp_path / "out.json").is_file(), out.stdout[-2000:] + out.stderr[-2000:]
+    got = json.loads((tmp_path / "out.json").read_text())
+    frames = [k for k in got if k != "start"]
+    assert len(frames) == len(walk)
+    for f in frames:
+        heads = np.array([got[f][n] for n in BVH_JOINT_NAMES_22])
+        ours = walk[int(f)][:, [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
+        assert np.abs(heads - ours).max() < 0.01, f
