@@ -8,9 +8,10 @@ Targets (each case is a random mutation of a valid input, seeded):
   editor  word soup and mutated valid instructions -> OfflineEditor.revise (+ Plan.from_dict of the answer)
   model   mutated config.json of a tiny model folder -> load_model_dir (checked before anything is built)
   llm     random and mutated chat answers -> the LLM client's JSON extraction + plan validation
+  cli     random (mostly wrong) command lines of every subcommand against small files -> exit 0 or 2
 A 'clean error' is one of the project's own errors (a ValueError subclass naming the file or field, or a
-FileNotFoundError); anything else that escapes is a traceback. Each case runs under an alarm (hang) and an
-address-space limit of 4 GiB (memory). 'nan' counts cases that returned normally but produced non-finite
+FileNotFoundError; for the CLI, exit status 2 with one line); anything else that escapes is a traceback. Each case
+runs under an alarm (hang: 5 s, 30 s for a command line) and an address-space limit of 4 GiB (memory). 'nan' counts cases that returned normally but produced non-finite
 numbers. Prints a table; the README quotes it with this command.
 """
 from __future__ import annotations
@@ -60,6 +61,9 @@ WEIRD_NUMBERS = ["nan", "inf", "-inf", "1e308", "-1e308", "1e999", "0", "-0", "1
                  ".", "-", "1e", "0x10", "", "3.5.1", "NaN", "-1"]
 KEYWORDS = ["ROOT", "JOINT", "End Site", "{", "}", "OFFSET", "CHANNELS", "MOTION", "Frames:", "Frame Time:",
             "HIERARCHY", "CHANNELS 3 Xrotation Xrotation Yrotation", "CHANNELS 0", "CHANNELS -5"]
+
+
+LAST_CASE = ""
 
 
 class Hang(Exception):
@@ -219,7 +223,99 @@ def case_llm(rng: random.Random):
     return True
 
 
-TARGETS = {"bvh": case_bvh, "plan": case_plan, "editor": case_editor, "model": case_model, "llm": case_llm}
+_CLI_DIR = None
+
+
+def _cli_fixtures() -> Path:
+    global _CLI_DIR
+    if _CLI_DIR is None:
+        from motiongen.models.registry import build_denoiser
+        from motiongen.motion.bvh import write_bvh
+        from motiongen.motion.features import recover_joints_from_features
+        from motiongen.pipeline import MotionPipeline
+        from motiongen.text.encoders import load_text_encoder
+        d = Path(tempfile.mkdtemp(prefix="fuzz-cli-"))
+        den = build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16)
+        MotionPipeline(den, load_text_encoder(), np.zeros(263, np.float32), np.ones(263, np.float32), {}
+                       ).save_pretrained(d / "model")
+        feats = np.zeros((30, 263), np.float32)
+        feats[:, 4:67] = np.tile(np.random.default_rng(0).normal(0, 0.3, 63), (30, 1))
+        np.save(d / "features.npy", feats)
+        j = recover_joints_from_features(feats)
+        np.save(d / "joints.npy", j)
+        write_bvh(d / "m.bvh", j)
+        (d / "plan.json").write_text(json.dumps(VALID_PLAN))
+        (d / "text.txt").write_text("a person walks#2\nsomeone waves#1e308\n#\n")
+        (d / "dir").mkdir()
+        (d / "file").write_text("x")
+        _CLI_DIR = d
+    return _CLI_DIR
+
+
+def case_cli(rng: random.Random):
+    """Random command lines (mostly wrong) against small files; exit 0 or 2, never a traceback."""
+    from motiongen.cli import main
+    d = _cli_fixtures()
+    paths = [str(d / n) for n in ("model", "features.npy", "joints.npy", "m.bvh", "plan.json", "text.txt", "dir",
+                                  "file", "missing", "missing.bvh")] + [".", "", "/"]
+    values = WEIRD_NUMBERS + ["a person walks", "2", "0.5", "3", "cpu", "cuda", "ddim", "dpm", "bogus", "-5"]
+    out = d / f"out{rng.randrange(10 ** 9)}"
+    sub = rng.choice(["generate", "convert", "edit", "train", "evaluate", "models", "data"])
+    argv = [sub]
+    if sub == "generate":
+        argv += [rng.choice(values + ["a person walks forward and waves with the left hand"]), "--out",
+                 rng.choice([str(out), str(out), str(d / "file"), str(d / "dir"), "."]), "--model",
+                 rng.choice([str(d / "model")] * 4 + paths), "--steps", rng.choice(["2", "1", "0", "-1", "x", "3"]),
+                 "--preview", "none", "--quiet"]
+        opts = {"--seconds": values, "--seed": values, "--num-samples": ["1", "2", "0", "-1", "x"],
+                "--sampler": ["ddim", "dpm", "ddpm", "x"], "--guidance": values, "--prompts": paths,
+                "--plan": paths, "--formats": ["bvh,glb,npy", "glb", "fbx", "", "mp4,gif"], "--device": values,
+                "--threads": ["1", "0", "-2", "x"], "--batch-size": ["1", "0", "-3"]}
+    elif sub == "convert":
+        argv += [rng.choice(paths), rng.choice([str(out) + e for e in (".npy", ".bvh", ".glb", ".txt", "")])]
+        opts = {"--fps": values, "--to": ["joints", "features", "x"], "--units": ["cm", "m", "x"],
+                "--up": ["y", "z", "x"], "--rig": ["bandai", "cmu", "x"]}
+    elif sub == "edit":
+        argv += [rng.choice(values + ["slower", "swap stages 1 and 2"]), "--from", rng.choice(paths), "--out", str(out)]
+        opts = {"--backend": ["offline", "openai", "x"], "--llm-url": ["http://127.0.0.1:9/v1", "x", ""],
+                "--llm-timeout": values}
+    elif sub == "train":
+        argv += ["--data", rng.choice(paths), "--out", str(out)]
+        opts = {"--steps": values, "--batch-size": values, "--lr": values, "--checkpoint-every": values,
+                "--config": paths, "--set": ["num_layers=1", "x", "latent_dim=-1", "num_heads=3"],
+                "--model": ["finemogen", "histf", "baseline", "x"], "--max-minutes": values}
+    elif sub == "evaluate":
+        argv += ["--models", rng.choice(paths), "--data", rng.choice(paths), "--evaluator", rng.choice(paths)]
+        opts = {"--replications": values, "--max-items": values}
+    elif sub == "models":
+        argv += rng.choice([[], ["init", rng.choice(["baseline", "x"]), "--out", str(out)]])
+        opts = {}
+    else:
+        argv += [rng.choice(["stats", "show", "build"]), rng.choice(paths)]
+        opts = {}
+    for k in rng.sample(list(opts), k=min(len(opts), rng.randint(0, 3))):
+        argv += [k, rng.choice(opts[k])]
+    import contextlib
+    import io
+    global LAST_CASE
+    LAST_CASE = " ".join(argv)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = main(argv)
+    except SystemExit as e:             # argparse: a usage error is exit 2 with its message
+        code = e.code
+    if code not in (0, 2):
+        raise RuntimeError(f"exit code {code} for {argv}")
+    for f in out.rglob("*.npy") if out.is_dir() else []:
+        if not np.isfinite(np.load(f)).all():
+            return False
+    if code == 2:
+        raise ValueError("clean error")
+    return True
+
+
+TARGETS = {"bvh": case_bvh, "plan": case_plan, "editor": case_editor, "model": case_model, "llm": case_llm,
+           "cli": case_cli}
 
 
 def clean_error(e: BaseException) -> bool:
@@ -237,6 +333,9 @@ def _warm_up() -> None:
     import motiongen.plan  # noqa: F401
     reg.ensure_builtin_models()
     case_model(random.Random(0)) if _MODEL_DIR is None else None
+    import motiongen.cli  # noqa: F401
+    import motiongen.pipeline  # noqa: F401
+    _cli_fixtures()                       # loads the text encoder once
 
 
 def run(target: str, cases: int, seed: int = 0, timeout: float = 5.0) -> collections.Counter:
@@ -255,6 +354,9 @@ def run(target: str, cases: int, seed: int = 0, timeout: float = 5.0) -> collect
             counts["ok" if ok else "nan"] += 1
         except Hang:
             counts["hang"] += 1
+            counts.setdefault("first hangs", [])
+            if len(counts["first hangs"]) < 3 and LAST_CASE:
+                counts["first hangs"].append(LAST_CASE[:200])
         except MemoryError:
             counts["memory"] += 1
         except Exception as e:          # noqa: BLE001 - classifying is the point
@@ -286,10 +388,13 @@ def main(argv=None) -> int:
     bad = 0
     for t in args.targets:
         t0 = time.perf_counter()
-        c = run(t, args.cases, args.seed, args.timeout)
+        # a command line may legitimately build full-size models (motiongen models): a longer alarm there
+        c = run(t, args.cases, args.seed, max(args.timeout, 30.0) if t == "cli" else args.timeout)
         bad += c["traceback"] + c["hang"] + c["memory"] + c["nan"]
         print(f"| {t} | {args.cases} | {c['ok']} | {c['clean error']} | {c['traceback']} | {c['hang']} | "
               f"{c['memory']} | {c['nan']} | {time.perf_counter() - t0:.0f} |")
+        for line in c.get("first hangs", []):
+            print(f"    {t} hang: {line}")
         for line in c.get("first tracebacks", []):
             print(f"    {t}: {line}")
     return 1 if bad else 0
