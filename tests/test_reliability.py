@@ -166,3 +166,24 @@ def test_training_settings_out_of_range_name_the_field(field, value, match):
     from motiongen.train.trainer import TrainError, load_train_config
     with pytest.raises(TrainError, match=match):
         load_train_config(None, {field: value})
+
+
+@pytest.mark.parametrize("frames", [0, 1, 5])
+def test_degenerate_joints_are_refused_by_the_writers(tmp_path, frames):
+    from motiongen.motion.bvh import write_bvh
+    from motiongen.motion.gltf import write_glb
+    with pytest.raises(ValueError, match="joints"):
+        write_bvh(tmp_path / "z.bvh", np.zeros((frames, 22, 3)))
+    with pytest.raises(ValueError, match="joints"):
+        write_glb(tmp_path / "z.glb", np.zeros((frames, 22, 3)))
+    assert not (tmp_path / "z.bvh").exists() and not (tmp_path / "z.glb").exists()
+
+
+def test_generate_refuses_a_negative_batch_size(tmp_path):
+    from motiongen.models.registry import build_denoiser
+    from motiongen.pipeline import GenerationError, MotionPipeline
+    from motiongen.text.encoders import load_text_encoder
+    pipe = MotionPipeline(build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16),
+                          load_text_encoder(), np.zeros(263, np.float32), np.ones(263, np.float32), {})
+    with pytest.raises(GenerationError, match="batch_size"):
+        pipe.generate("a person walks", 1.0, batch_size=-1)

@@ -198,6 +198,8 @@ class MotionPipeline:
         Returns motions in prompt order, samples of a prompt consecutive.
         """
         prompts = self._normalise_prompts(prompts, seconds, literal)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
         s_cfg = self.info.get("sampling", {})

@@ -465,7 +465,15 @@ def solve_rotations(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, branch_p
     """Joint rotations from positions (see :func:`write_bvh`): Kabsch at branching joints, minimal rotations
     elsewhere; rest offsets from :func:`_rest_offsets`."""
     joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (spec.num_joints, 3) or len(joints) < 1:
+        raise ValueError(f"joints: expected shape (T >= 1, {spec.num_joints}, 3), got {joints.shape}")
+    if not np.isfinite(joints).all():
+        raise ValueError("joints: contains NaN or infinite values")
     parents = spec.parents
+    for j in range(1, spec.num_joints):
+        if np.median(np.linalg.norm(joints[:, j] - joints[:, parents[j]], axis=-1)) < 1e-6:
+            raise ValueError(f"joints: the bone {spec.joint_names[parents[j]]} -> {spec.joint_names[j]} has zero "
+                             f"length (a degenerate skeleton); nothing can be solved for it")
     kids = _children(parents)
     rest = _rest_offsets(joints, spec)
     t = len(joints)
@@ -475,7 +483,10 @@ def solve_rotations(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, branch_p
         parent_rot = world[:, p] if p >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
         ch = kids[j]
         if len(ch) >= 2:
-            world[:, j] = _kabsch(rest[ch], joints[:, ch] - joints[:, j:j + 1])
+            try:
+                world[:, j] = _kabsch(rest[ch], joints[:, ch] - joints[:, j:j + 1])
+            except np.linalg.LinAlgError as e:
+                raise ValueError(f"joints: cannot solve the rotation of {spec.joint_names[j]} ({e})") from None
         elif len(ch) == 1:
             c = ch[0]
             d = np.einsum("tji,tj->ti", parent_rot, joints[:, c] - joints[:, j])   # in the parent's frame
