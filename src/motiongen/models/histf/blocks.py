@@ -113,14 +113,16 @@ class WholeToParts(nn.Module):
         super().__init__()
         self.names = list(part_indices)
         self.sizes = [len(part_indices[n]) for n in self.names]
-        flat = torch.cat([torch.as_tensor(part_indices[n]) for n in self.names]).long()
+        # index bookkeeping on the CPU, whatever the default device (the config check builds models on "meta")
+        cpu = torch.device("cpu")
+        flat = torch.cat([torch.as_tensor(part_indices[n], device=cpu) for n in self.names]).long()
         counts = torch.bincount(flat, minlength=feature_dim)
         if (counts == 0).any():
             raise ValueError("the parts do not cover every feature")
         self.register_buffer("flat_index", flat, persistent=False)
         self.register_buffer("copies", counts.float(), persistent=False)
-        first = torch.full((feature_dim,), len(flat), dtype=torch.long)
-        first.scatter_reduce_(0, flat, torch.arange(len(flat)), reduce="amin")
+        first = torch.full((feature_dim,), len(flat), dtype=torch.long, device=cpu)
+        first.scatter_reduce_(0, flat, torch.arange(len(flat), device=cpu), reduce="amin")
         self.register_buffer("first_position", first, persistent=False)   # where each feature first appears
         self.feature_dim = feature_dim
 
