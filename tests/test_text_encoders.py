@@ -43,14 +43,22 @@ def test_cache_encodes_each_caption_once(minilm, monkeypatch):
     monkeypatch.setattr(minilm, "_encode_uncached", lambda texts: calls.append(list(texts)) or orig(texts))
     minilm.encode(["cached caption one", "cached caption two", "cached caption one"])
     minilm.encode(["cached caption two"])
-    assert calls == [["cached caption one", "cached caption two"]]
+    assert calls == [["cached caption one"], ["cached caption two"]]      # one sentence per pass, each once
+
+
+def test_a_sentence_encodes_the_same_whatever_its_batch(minilm):
+    alone = minilm._encode_uncached(["a person waves"])[0][0]
+    minilm._cache.clear()
+    together = minilm.encode(["someone walks in a long circle to the left", "a person waves"])
+    assert torch.equal(together.tokens[1, :alone.shape[0]], alone)
 
 
 def test_dropped_zeroes_only_chosen_rows(minilm):
     f = minilm.encode(["a", "b c"])
     d = f.dropped(torch.tensor([True, False]))
     assert torch.all(d.tokens[0] == 0) and torch.all(d.pooled[0] == 0)
-    assert torch.equal(d.tokens[1], f.tokens[1]) and torch.equal(d.mask, f.mask)
+    assert torch.equal(d.tokens[1], f.tokens[1]) and torch.equal(d.mask[1], f.mask[1])
+    assert d.mask[0].tolist() == [True] + [False] * (d.mask.shape[1] - 1)     # one fixed empty text
 
 
 def test_textfeatures_cat_pads_tokens():
