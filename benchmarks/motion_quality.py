@@ -6,8 +6,10 @@
 For each test clip (its first caption, its length up to 196 frames) every model generates ``--samples`` motions
 with seeds seed, seed+1, ...; the real row measures the clips themselves. Figures (means over motions; see
 motiongen.evaluate.quality): jerk, share of power above 4 Hz, foot skating, floor penetration, floating, bone-length
-CV, root speed (all / locomotion captions / in-place captions), drift of in-place actions, and the seed spread
-of one caption relative to the spread between real clips that share a caption. The raw model output (what the
+CV, root speed (all / locomotion captions / in-place captions), drift of in-place actions, the seed spread
+of one caption relative to the spread between real clips that share a caption, and the share of motions that pass
+a rule-based check of their (original) caption (motiongen.evaluate.quality.action_check: turns turn the named way,
+travel travels, raised or waving hands are the named ones). The raw model output (what the
 targets are about) and the foot-cleaned export are reported apart. ``--model`` defaults to the shipped model;
 ``--captions paraphrased`` swaps each caption for the frozen wording of benchmarks/data/paraphrases_test.json.
 """
@@ -63,6 +65,8 @@ def summarise(rows: list[dict], captions: list[str]) -> dict:
     out["root_speed_locomotion"] = float(np.mean([r["root_speed"] for r in loco])) if loco else float("nan")
     out["root_speed_in_place"] = float(np.mean([r["root_speed"] for r in still])) if still else float("nan")
     out["drift_in_place"] = float(np.mean([r["drift"] for r in still])) if still else float("nan")
+    checked = [r["action_ok"] for r in rows if r.get("action_ok") is not None]
+    out["action_ok"] = float(np.mean(checked)) if checked else float("nan")
     return out
 
 
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
-    from motiongen.evaluate.quality import motion_quality, spread
+    from motiongen.evaluate.quality import action_check, motion_quality, spread
     from motiongen.motion.features import recover_joints_from_features
     from motiongen.pipeline import MotionPipeline, Prompt, default_model_dir
 
@@ -102,8 +106,11 @@ def main(argv=None) -> int:
             if p is not None:
                 kept.append({**c, "original": c["caption"], "caption": p})
         clips = kept
-    real_rows = [motion_quality(recover_joints_from_features(c["features"])) for c in clips]
     captions = [c.get("original", c["caption"]) for c in clips]     # locomotion or not: from the real caption
+    real_rows = []
+    for c, cap in zip(clips, captions):
+        j = recover_joints_from_features(c["features"])
+        real_rows.append({**motion_quality(j), "action_ok": action_check(cap, j)})
     table = {"real": {**summarise(real_rows, captions), "spread": real_spread(all_clips)}}
     cmd = "python benchmarks/motion_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for mdir in args.model or [str(default_model_dir())]:
@@ -120,8 +127,10 @@ def main(argv=None) -> int:
         for i in range(len(clips)):
             group = motions[i * args.samples:(i + 1) * args.samples]
             for m in group:
-                raw.append(motion_quality(m.joints))
-                clean.append(motion_quality(clean_foot_contacts(m.joints, contacts_from_features(m.features))))
+                ok = action_check(captions[i], m.joints)
+                raw.append({**motion_quality(m.joints), "action_ok": ok})
+                cleaned = clean_foot_contacts(m.joints, contacts_from_features(m.features))
+                clean.append({**motion_quality(cleaned), "action_ok": action_check(captions[i], cleaned)})
             if len(group) > 1:
                 spreads.append(spread([m.joints for m in group]))
         caps = [c for c in captions for _ in range(args.samples)]
@@ -132,7 +141,8 @@ def main(argv=None) -> int:
     cols = [("jerk", "jerk m/s^3", "{:.0f}"), ("high_freq", ">4 Hz", "{:.1%}"), ("foot_skating", "skating", "{:.3f}"),
             ("penetration", "penetr. m", "{:.3f}"), ("floating", "float m", "{:.3f}"), ("bone_cv", "bone CV", "{:.2%}"),
             ("root_speed_locomotion", "speed loco", "{:.2f}"), ("root_speed_in_place", "speed still", "{:.2f}"),
-            ("drift_in_place", "drift still", "{:.2f}"), ("spread", "spread m", "{:.3f}")]
+            ("drift_in_place", "drift still", "{:.2f}"), ("spread", "spread m", "{:.3f}"),
+            ("action_ok", "action check", "{:.0%}")]
     print(f"command: {cmd}")
     print(f"clips: {len(clips)} of the {args.split} split, {args.samples} samples each, captions {args.captions}")
     print("| measure | " + " | ".join(table) + " |")

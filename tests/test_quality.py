@@ -61,3 +61,18 @@ def test_frozen_paraphrases_use_words_no_training_caption_uses():
         assert r["key_words"] and all(w in r["text"].split() for w in r["key_words"])
         clash = [w for w in r["key_words"] if w in vocab]
         assert not clash, (r["text"], clash)
+
+
+def test_action_check_reads_the_caption_against_the_motion(real_samples):
+    from motiongen.evaluate.quality import action_check
+    j = recover_joints_from_features(real_samples["009548"][0])
+    assert action_check("someone bows", j) is None                      # no rule: no verdict
+    lifted = j.copy()
+    lifted[:, 20, 1] = j[:, 15, 1].max() + 0.2                          # left wrist above the head throughout
+    assert action_check("a person raises the left hand", lifted) is True
+    assert action_check("a person raises the right hand", lifted) is (bool((j[:, 21, 1] > j[:, 15, 1]).any()))
+    still = np.repeat(j[:1], 40, axis=0)
+    assert action_check("a person walks forward", still) is False
+    walk = still.copy()
+    walk[..., 2] += np.arange(40)[:, None] * 0.06                       # 1.2 m/s forward
+    assert action_check("a person walks forward", walk) is True

@@ -20,7 +20,7 @@ import numpy as np
 from ..skeleton import HUMANML3D, SkeletonSpec
 from .physical import physical_metrics
 
-__all__ = ["motion_quality", "spread", "is_locomotion", "LOCOMOTION_WORDS"]
+__all__ = ["motion_quality", "spread", "is_locomotion", "LOCOMOTION_WORDS", "action_check"]
 
 LOCOMOTION_WORDS = ("walk", "run", "jog", "dash", "sprint", "step", "turn", "move", "go", "limp", "stroll", "hop",
                     "jump", "skip", "march", "trot", "wander", "stride", "strut", "shuffle", "crawl", "amble",
@@ -82,3 +82,41 @@ def spread(motions: list[np.ndarray]) -> float:
     n = min(len(m) for m in motions)
     sm = [_smooth(np.asarray(m, np.float64)[:n]) for m in motions]
     return float(np.mean([np.linalg.norm(a - b, axis=-1).mean() for a, b in itertools.combinations(sm, 2)]))
+
+
+def _yaw_change(j: np.ndarray, spec: SkeletonSpec) -> float:
+    """Signed heading change (degrees, + = to the person's left) from the hips' across-vector."""
+    lh, rh = spec.joint_index("left_hip"), spec.joint_index("right_hip")
+    across = j[:, lh] - j[:, rh]
+    fwd = np.stack([-across[:, 2], across[:, 0]], axis=-1)          # (x, z) forward = up x across, on the floor
+    ang = np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 1]))
+    return float(np.degrees(ang[-1] - ang[0]))
+
+
+def action_check(caption: str, joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, fps: float = 20.0):
+    """A rule-based check that a motion does what its (original) caption says, or None when no rule applies:
+
+    * turns: the heading changes by more than 45 degrees in the named direction;
+    * travelling (walk, run, jog, dash ...): the pelvis moves at more than 0.4 m/s on average;
+    * raising a hand / both hands: the named wrist(s) rise above the head at some frame;
+    * waving with a hand / both hands: the named wrist(s) are above the shoulder for at least a fifth of the frames.
+    It is a coarse proxy for semantics, independent of any learned evaluator (used for wording robustness)."""
+    c = caption.lower()
+    j = np.asarray(joints, dtype=np.float64)
+    side = "both" if "both" in c else ("left" if "left" in c else ("right" if "right" in c else None))
+    head = spec.joint_index("head")
+    wrists = {"left": [spec.joint_index("left_wrist")], "right": [spec.joint_index("right_wrist")]}
+    wrists["both"] = wrists["left"] + wrists["right"]
+    shoulders = {"left": [spec.joint_index("left_shoulder")], "right": [spec.joint_index("right_shoulder")]}
+    shoulders["both"] = shoulders["left"] + shoulders["right"]
+    if re.search(r"\bturns?\b|\bturn\b", c) and side in ("left", "right"):
+        yaw = _yaw_change(j, spec)
+        return bool(yaw > 45) if side == "left" else bool(yaw < -45)
+    if re.search(r"\b(raises|lifts|puts)\b", c) and "hand" in c and side:
+        return bool(all((j[:, w, 1] > j[:, head, 1]).any() for w in wrists[side]))
+    if re.search(r"\bwav", c) and side:
+        return bool(all(((j[:, w, 1] > j[:, s, 1]).mean() >= 0.2) for w, s in zip(wrists[side], shoulders[side])))
+    if is_locomotion(c) and not re.search(r"\b(in place|on the spot)\b", c):
+        root = j[:, 0, [0, 2]]
+        return bool(np.linalg.norm(np.diff(root, axis=0), axis=-1).mean() * fps > 0.4)
+    return None
