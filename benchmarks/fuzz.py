@@ -30,33 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
-GOOD_BVH = """HIERARCHY
-ROOT Hips
-{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
-  JOINT Spine
-  {
-    OFFSET 0 10 0
-    CHANNELS 3 Zrotation Xrotation Yrotation
-    JOINT Head
-    {
-      OFFSET 0 10 0
-      CHANNELS 3 Zrotation Xrotation Yrotation
-      End Site
-      {
-        OFFSET 0 5 0
-      }
-    }
-  }
-}
-MOTION
-Frames: 3
-Frame Time: 0.05
-0 90 0 0 0 0 0 0 0 0 0 0
-1 90 0 0 10 0 0 0 0 0 0 0
-2 90 0 0 20 0 0 5 0 0 0 0
-"""
+def _good_bvh() -> str:
+    """A valid 22-joint BVH of a few frames, as our writer makes it: the starting point of every BVH mutation."""
+    from motiongen.motion.bvh import write_bvh
+    from motiongen.skeleton import HUMANML3D
+    rest = np.zeros((22, 3))
+    for j, p in enumerate(HUMANML3D.parents):
+        if p >= 0:
+            rest[j] = rest[p] + np.asarray(HUMANML3D.raw_offsets[j]) * 0.2
+    joints = np.stack([rest + [0.0, 1.0, 0.05 * t] for t in range(3)])
+    with tempfile.TemporaryDirectory() as d:
+        write_bvh(Path(d) / "g.bvh", joints)
+        return (Path(d) / "g.bvh").read_text()
+
+
+GOOD_BVH = _good_bvh()
 WEIRD_NUMBERS = ["nan", "inf", "-inf", "1e308", "-1e308", "1e999", "0", "-0", "1e-320", "99999999999999999999",
                  ".", "-", "1e", "0x10", "", "3.5.1", "NaN", "-1"]
 KEYWORDS = ["ROOT", "JOINT", "End Site", "{", "}", "OFFSET", "CHANNELS", "MOTION", "Frames:", "Frame Time:",

@@ -7,27 +7,7 @@ import pytest
 
 from motiongen.motion.bvh import BVHError, parse_bvh, read_bvh
 
-GOOD = """HIERARCHY
-ROOT Hips
-{
-  OFFSET 0 0 0
-  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
-  JOINT Spine
-  {
-    OFFSET 0 10 0
-    CHANNELS 3 Zrotation Xrotation Yrotation
-    End Site
-    {
-      OFFSET 0 10 0
-    }
-  }
-}
-MOTION
-Frames: 2
-Frame Time: 0.05
-0 90 0 0 0 0 0 0 0
-1 90 0 0 10 0 0 0 0
-"""
+from test_bvh import GOOD  # noqa: E402  (a two-joint file with an End Site, two frames)
 
 
 def _swap(old, new):
