@@ -190,12 +190,24 @@ def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys):
                  "--max-items", "32", "--steps", "2", "--json", str(tmp_path / "r.json"), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "Real motions" in printed and "FID" in printed and "\nm " in printed
+    assert "note: real: Diversity from 31 pairs" in printed               # fewer than the protocol's 300, said
     import json
     res = json.loads((tmp_path / "r.json").read_text())
     row = res["rows"]["m"]
     assert row["fid"][0] > res["rows"]["Real motions"]["fid"][0]           # random model vs real crops
     assert 0 <= row["top1"][0] <= row["top3"][0] <= 1 and row["multimodality"][0] >= 0
+    assert len(row["multimodality"]) == 2 and res["notes"]                 # MultiModality has its interval too
     assert 0 <= row["foot_skating"][0] <= 1
+
+
+def test_real_vs_real_fid_redraws_crops_of_the_same_motions(hml_folder):
+    from motiongen.data.dataset import MotionTextDataset
+    from motiongen.evaluate.runner import _draw
+    ds = MotionTextDataset(hml_folder, "train", normalize=False)
+    a = _draw(ds, 0, 0, limit=5)
+    b = _draw(ds, 0, 0, crop_epoch=12345, limit=5)
+    assert [x["id"] for x in a] == [x["id"] for x in b]                  # the same motions ...
+    assert any(x["length"] != y["length"] or not np.array_equal(x["motion"], y["motion"]) for x, y in zip(a, b))
 
 
 def test_out_of_vocabulary_words_get_guos_other_tag():
