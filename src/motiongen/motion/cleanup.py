@@ -1,4 +1,8 @@
-"""Foot-contact cleanup: the post-process animators expect from generated motion (foot locking + leg IK).
+"""Export cleanup: the post-process animators expect from generated motion (a light filter, foot locking, leg IK).
+
+First the joint trajectories get a light Gaussian filter over time (``smooth_sigma`` = 1 frame at 20 fps: it
+keeps 82% of a 2 Hz movement and 45% at 4 Hz, and removes frame-to-frame jitter; real mocap has under 1% of its
+power above 4 Hz). Then the feet:
 
 Where the motion's own foot-contact channels (HumanML3D features 259-262, one per ankle and toe) say a foot is on
 the ground, the foot is pinned to one place: its mean position over that contact run, laid on the floor if it
@@ -86,8 +90,10 @@ def _two_bone_ik(hip, knee, target, l1, l2):
 
 
 def clean_foot_contacts(joints: np.ndarray, contacts: np.ndarray, spec: SkeletonSpec = HUMANML3D,
-                        blend: int = 3, min_run: int = 2, floor_snap: float = 0.08) -> np.ndarray:
-    """Joints (T, J, 3) with feet locked where ``contacts`` (T, 4) say so, legs re-solved by IK (module doc)."""
+                        blend: int = 3, min_run: int = 2, floor_snap: float = 0.08,
+                        smooth_sigma: float = 1.0) -> np.ndarray:
+    """Joints (T, J, 3) filtered, with feet locked where ``contacts`` (T, 4) say so and legs re-solved by IK
+    (module doc). ``smooth_sigma=0`` skips the filter."""
     j = np.array(joints, dtype=np.float64, copy=True)
     c = np.asarray(contacts, dtype=bool)
     if j.ndim != 3 or j.shape[1] != spec.num_joints or j.shape[2] != 3:
@@ -96,6 +102,9 @@ def clean_foot_contacts(joints: np.ndarray, contacts: np.ndarray, spec: Skeleton
         raise ValueError(f"contacts: expected ({len(j)}, 4), got {c.shape}")
     if not np.isfinite(j).all():
         raise ValueError("joints contain NaN or infinite values")
+    if smooth_sigma > 0 and len(j) > 2:
+        from scipy.ndimage import gaussian_filter1d
+        j = gaussian_filter1d(j, smooth_sigma, axis=0, mode="nearest")
     for side, (hip, knee, ankle, toe) in enumerate(leg_chains(spec)):
         ankle_on, toe_on = c[:, 2 * side], c[:, 2 * side + 1]
         if not (ankle_on | toe_on).any():
