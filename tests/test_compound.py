@@ -12,7 +12,7 @@ def test_simultaneous_actions_become_body_part_texts():
     plan = plan_from_sentence("a person walks forward and waves with the left hand", 4.0)
     [st] = plan.stages
     assert (st.start, st.end) == (0, 80)
-    assert st.text == "a person walks forward and waves with the left hand"
+    assert st.text == "a person walks forward"          # the whole-body clause: what untexted parts follow
     assert st.parts["left_arm"] == "a person waves with the left hand"
     assert st.parts["left_leg"] == st.parts["right_leg"] == st.parts["pelvis"] == "a person walks forward"
     assert "right_arm" not in st.parts            # follows the whole sentence

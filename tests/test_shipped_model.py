@@ -46,3 +46,20 @@ def test_plan_and_edit_paths_with_the_shipped_model(tmp_path):
     old, new = np.load(tmp_path / "v1" / "motion.npy"), np.load(tmp_path / "v2" / "motion.npy")
     assert new.shape[0] == 100 and old.shape[0] == 80
     assert np.abs(new[:35] - old[:35]).max() < 1e-3            # the first stage is kept
+
+
+def test_the_headline_prompt_walks_and_waves_with_the_shipped_model():
+    """The README's Quick start: read as a plan, the figure walks and waves the left hand at once."""
+    import numpy as np
+
+    from motiongen.pipeline import MotionPipeline
+    pipe = MotionPipeline.from_pretrained()
+    text = "a person walks forward and waves with the left hand"
+    [m] = pipe.generate(text, 4.0, seed=0)
+    j = m.joints
+    assert m.meta["read_as_plan"]
+    assert np.linalg.norm(j[-1, 0, [0, 2]] - j[0, 0, [0, 2]]) > 2.0            # walks (README: 4.9 m)
+    assert (j[:, 20, 1] > j[:, 16, 1]).mean() > 0.5                          # left wrist above the left shoulder
+    assert (j[:, 21, 1] > j[:, 17, 1]).mean() < 0.5                          # and not the right one
+    [lit] = pipe.generate(text, 4.0, seed=0, literal=True)
+    assert np.linalg.norm(lit.joints[-1, 0, [0, 2]] - lit.joints[0, 0, [0, 2]]) < 1.5   # the literal reading waves in place
