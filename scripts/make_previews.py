@@ -16,7 +16,7 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "media"
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     pipe = MotionPipeline.from_pretrained()
-    jobs = {"walk": "a person walks forward", "jump": "a person jumps"}
+    jobs = {"walk": "a person walks forward and waves with the left hand", "turn": "a person walks in a left turn"}
     for name, text in jobs.items():
         [m] = pipe.generate(text, 4.0, seed=0)
         render_motion(m.joints, OUT / f"{name}.gif", title=text, size=(240, 240))

@@ -29,7 +29,7 @@ def _commands(text: str) -> list[list[str]]:
         line = line.split("#")[0].strip() if not line.strip().startswith("motiongen generate \"") else line.strip()
         if "motiongen " in line:
             cmd = line[line.index("motiongen "):]
-            cmd = cmd.split("&&")[0].split("||")[0].strip()
+            cmd = cmd.split("&&")[0].split("||")[0].strip().rstrip("&").strip()
             cmd = cmd.replace('"$WORK', '"runs').replace('"$SHARED', '"../shared')
             out.append(shlex.split(cmd)[1:])
     return out
