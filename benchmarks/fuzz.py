@@ -11,7 +11,8 @@ Targets (each case is a random mutation of a valid input, seeded):
   cli     random (mostly wrong) command lines of every subcommand against small files -> exit 0 or 2
 A 'clean error' is one of the project's own errors (a ValueError subclass naming the file or field, or a
 FileNotFoundError; for the CLI, exit status 2 with one line); anything else that escapes is a traceback. Each case
-runs under an alarm (hang: 5 s, 30 s for a command line) and an address-space limit of 4 GiB (memory). 'nan' counts cases that returned normally but produced non-finite
+runs under an alarm (hang: 5 s, 30 s for a command line) and an address-space limit of 4 GiB (memory).
+'nan' counts cases that returned normally but produced non-finite
 numbers. Prints a table; the README quotes it with this command.
 """
 from __future__ import annotations

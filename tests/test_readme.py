@@ -56,7 +56,7 @@ def test_reproduce_script_uses_configs_that_load():
     for c in configs:
         cfg = load_train_config(ROOT / c)
         assert cfg.model in ("finemogen", "histf", "baseline")
-    assert all(f"--max-minutes 25" in line for line in script.splitlines() if " train --config" in line)
+    assert all("--max-minutes 25" in line for line in script.splitlines() if " train --config" in line)
 
 
 def test_every_editor_phrasing_is_listed():
