@@ -228,3 +228,18 @@ def test_cli_help_and_model_list_read_as_plain_text(capsys):
     listing = capsys.readouterr().out
     baseline = next(line for line in listing.splitlines() if line.startswith("baseline"))
     assert "MDM-style" in baseline and "motiongen.models" not in baseline
+
+
+def test_evaluation_measures_the_raw_model_output():
+    """No export cleanup and no plan reading inside evaluate: the metrics are about the model itself."""
+    from motiongen.evaluate.runner import _generate
+    from motiongen.models.registry import build_denoiser
+    from motiongen.pipeline import MotionPipeline
+    from motiongen.text.encoders import load_text_encoder
+    pipe = MotionPipeline(build_denoiser("finemogen", num_layers=1, part_dim=8, num_templates=4, text_latent_dim=16,
+                                         text_layers=1, text_heads=2, text_ff_dim=16, time_embed_dim=16, ffn_dim=8,
+                                         num_experts=2, expert_hidden_dim=8),
+                          load_text_encoder(), np.zeros(263, np.float32), np.ones(263, np.float32), {})
+    items = [{"text": "a person walks forward and waves with the left hand", "length": 20}]
+    [m] = _generate(pipe, items, 0, "ddim", 2, 4)
+    assert m.meta["foot_cleanup"] is False and "read_as_plan" not in m.meta

@@ -65,8 +65,9 @@ def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1, bar=
     for s in range(0, len(prompts), per_call):
         chunk = prompts[s:s + per_call]
         # seeds follow the item's position, so batching does not change any motion
+        # the model's raw output (no export cleanup, no compound-sentence plans): what the papers measure
         out += pipe.generate(chunk, num_samples=num_samples, seed=seed + s * num_samples, sampler=sampler,
-                             steps=steps, batch_size=batch_size)
+                             steps=steps, batch_size=batch_size, cleanup=False, literal=True)
         if bar is not None:
             bar.update(len(chunk) * num_samples)
     return out
