@@ -42,6 +42,8 @@ PLAN = Plan.from_dict({"stages": [{"text": "a person walks forward", "seconds": 
     ("slow down the last 1 seconds", lambda s: [x["frames"] for x in s] == [[0, 40], [40, 80], [80, 100], [100, 130]]
      and s[3]["text"] == s[2]["text"] == "the person sits down"),
     ("speed up the first 2 seconds", lambda s: s[0]["frames"] == [0, 27] and s[2]["frames"] == [67, 107]),
+    ("speed up the first 4 seconds", lambda s: [x["frames"] for x in s] == [[0, 27], [27, 54], [54, 94]]),
+    ("slow down the last 3 seconds", lambda s: [x["frames"] for x in s] == [[0, 40], [40, 60], [60, 90], [90, 150]]),
     ("swap stages 1 and 2", lambda s: [x["text"] for x in s][:2] == ["the person waves", "a person walks forward"]),
 ])
 def test_offline_editor_understands(instruction, check):

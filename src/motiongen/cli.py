@@ -219,6 +219,11 @@ def _cmd_edit(args) -> None:
     print(f"wrote {d}")
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the "
+                                                    "load average)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
     p = argparse.ArgumentParser(prog="motiongen", description=" ".join(__doc__.split()).replace("``", "'"))
@@ -255,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--literal", action="store_true",
                    help="generate a compound sentence as it is, instead of the plan it describes")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
+    _add_threads(g)
     g.set_defaults(func=_cmd_generate)
 
     e = sub.add_parser("edit", help="edit an earlier output with an instruction (LLM or offline), keeping the rest",
@@ -280,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
     e.add_argument("--formats", metavar="LIST", help="what to write, e.g. bvh,glb,npy,mp4 (as for generate)")
     e.add_argument("--overwrite", action="store_true")
-    e.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
+    _add_threads(e)
     e.set_defaults(func=_cmd_edit)
 
     m = sub.add_parser("models", help="list the denoisers, or create a randomly initialised model directory",
@@ -319,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out exactly where it stopped (its settings are read from the run "
                         "folder; flags given again override them)")
     t.add_argument("--quiet", action="store_true")
-    t.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
+    _add_threads(t)
     t.set_defaults(func=_cmd_train)
 
     te = sub.add_parser("train-evaluator", help="train a Guo-style text-motion matching evaluator on a dataset",
@@ -337,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--glove", metavar="DIR", help="use GloVe our_vab_* files instead of learned word vectors")
     te.add_argument("--device", default="cpu")
     te.add_argument("--quiet", action="store_true")
-    te.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
+    _add_threads(te)
     te.set_defaults(func=_cmd_train_evaluator)
 
     ev = sub.add_parser("evaluate", help="evaluate models side by side (FID, R-precision, MM-Dist, Diversity, "
@@ -360,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ev.add_argument("--quiet", action="store_true")
-    ev.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
+    _add_threads(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
     c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
@@ -385,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sets", nargs="+", help="only these sets (bandai-namco cmu cmu-iclone xia-style aalto-gait)")
     b.add_argument("--limit", type=int, help="at most this many clips per set (for quick tries)")
     b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
-    b.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the load average)")
+    _add_threads(b)
     b.set_defaults(func=_cmd_data_build)
     s = dsub.add_parser("stats", help="summarise a dataset folder")
     s.add_argument("dir")
@@ -411,9 +416,9 @@ def default_threads() -> int:
 
 
 def _set_threads(args) -> None:
-    n = getattr(args, "threads", None)
-    if n is None and not hasattr(args, "threads"):
+    if not hasattr(args, "threads"):        # a subcommand that runs no model
         return
+    n = args.threads
     if n is not None and n < 1:
         raise ValueError(f"--threads must be at least 1, got {n}")
     import torch

@@ -11,7 +11,7 @@ left hand" comes out as waving in place. A plan lets FineMoGen do both. The rule
   of the legs and the pelvis (the trajectory). The stage sentence is the whole-body clause, not the whole
   sentence, because the parts without text and FineMoGen's whole-body template group read it: with the whole
   sentence ("walks forward and waves") a model trained on single captions reads a wave in place and the walk is
-  lost (measured with the shipped model: 0.5 m in 4 s instead of 4.9 m);
+  lost (`python benchmarks/headline.py` measures both readings with the shipped model);
 * anything else is left as it is (``None``): the sentence is generated literally.
 
 Clauses without a subject ("waves with the left hand") get the sentence's subject ("a person"). The result is

@@ -93,13 +93,9 @@ def frames_for_seconds(seconds, max_frames: int, fps: float = FPS, where: str = 
     if seconds < MIN_SECONDS:
         raise GenerationError(f"{where} must be at least {MIN_SECONDS} s, got {seconds}")
     if seconds * fps > max_frames + 0.5:          # compared as floats: 1e308 s must not overflow into an int
-        raise GenerationError(f"{where}={seconds:g} is longer than this model generates: at most {max_frames} "
-                              f"frames ({max_frames / fps:g} s)")
-    frames = int(round(seconds * fps))
-    if frames > max_frames:
-        raise GenerationError(f"{where}={seconds} asks for {frames} frames; this model generates at most "
+        raise GenerationError(f"{where}={seconds:g} asks for more frames than this model generates: at most "
                               f"{max_frames} frames ({max_frames / fps:g} s)")
-    return frames
+    return int(round(seconds * fps))
 
 
 def default_model_dir() -> Path:
@@ -188,8 +184,9 @@ class MotionPipeline:
         For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
         "..., then ...") is read as the plan it describes (:mod:`motiongen.compound`; the motion's ``meta`` records
         it as ``read_as_plan``); ``literal=True`` generates every sentence as it is.
-        ``cleanup``: lock the feet where the motion's contact channels say they touch and re-solve the legs by IK
-        (:mod:`motiongen.motion.cleanup`) in ``joints``; ``features`` stay the model's raw output.
+        ``cleanup``: the export cleanup of ``joints`` (:mod:`motiongen.motion.cleanup`: a light temporal filter,
+        feet locked where the motion's contact channels say they touch, legs re-solved by IK); ``features`` stay
+        the model's raw output.
 
         Each prompt gives ``num_samples`` motions, the k-th of prompt i seeded with ``seed + i*num_samples + k``
         (a motion depends only on its own seed, not on the batch it was drawn in).
@@ -308,7 +305,6 @@ class MotionPipeline:
             raise GenerationError(f"the model {self.model_dir or ''} produced NaN or infinite values; its weights "
                                   f"or statistics are broken (or --half overflowed)")
         out = []
-        read_as_plan = [items[r].read_as_plan for r in range(len(chunk))]
         for r in range(len(chunk)):
             f = feats[r, :lengths[r]]
             joints = recover_joints_from_features(f, self.skeleton.num_joints)
@@ -319,7 +315,7 @@ class MotionPipeline:
                                        items[r].plan.to_dict() if items[r].plan is not None else None))
         t_decode = time.perf_counter() - t0
         total = time.perf_counter() - t_start
-        for m, as_plan in zip(out, read_as_plan):
+        for m, item in zip(out, items):
             m.meta = {
                 "text": m.text, "seconds": m.num_frames / FPS, "frames": m.num_frames, "fps": FPS, "seed": m.seed,
                 "model": {"dir": self.model_dir, "type": self.denoiser.model_type,
@@ -333,7 +329,7 @@ class MotionPipeline:
             }
             if m.plan is not None:
                 m.meta["plan"] = m.plan
-            if as_plan:
+            if item.read_as_plan:
                 m.meta["read_as_plan"] = True
         return out
 

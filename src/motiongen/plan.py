@@ -130,12 +130,10 @@ class Plan:
                     raise PlanError(f"{where}: frame range {fr} is negative")
                 if end <= start:
                     raise PlanError(f"{where}: frame range {fr} is empty (end must be greater than start)")
-                if end > MAX_PLAN_FRAMES:
-                    raise PlanError(f"{where}: frame range {fr} ends after frame {MAX_PLAN_FRAMES} (an hour)")
             if start < cursor:
                 raise PlanError(f"{where}: frames [{start}, {end}) overlap stage {i} (which ends at frame {cursor})")
             if end > MAX_PLAN_FRAMES:
-                raise PlanError(f"{where}: the plan would last more than {MAX_PLAN_FRAMES / fps:g} s")
+                raise PlanError(f"{where}: the plan would last more than {MAX_PLAN_FRAMES / fps:g} s (an hour)")
             stages.append(Stage(text, start, end, parts))
             cursor = end
         return cls(stages)

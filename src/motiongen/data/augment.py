@@ -8,7 +8,7 @@
   of the same meaning; they never add an action. They are deterministic given the generator.
 
 The frozen paraphrase set used to *measure* wording robustness (``benchmarks/data/paraphrases_test.json``) uses
-words that neither the corpus captions nor these rules produce; ``tests/test_augment.py`` checks that.
+words that neither the corpus captions nor these rules produce; ``tests/test_quality.py`` checks that.
 """
 from __future__ import annotations
 

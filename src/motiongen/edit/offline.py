@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from ..plan import PART_NAMES, Plan
+from ..plan import MAX_PLAN_FRAMES, PART_NAMES, Plan
 
 __all__ = ["OfflineEditor", "EditNotUnderstood", "PHRASINGS"]
 
@@ -65,7 +65,7 @@ STAGE_REF = (r"(?:the\s+)?(?:(?P<ord>first|second|third|fourth|fifth|sixth|seven
 
 
 MAX_INSTRUCTION = 1000
-MAX_SECONDS = 600.0          # no stage or motion of a plan is longer than this
+MAX_SECONDS = MAX_PLAN_FRAMES / 20.0     # the plan format's own limit
 
 
 class EditNotUnderstood(ValueError):
@@ -140,12 +140,12 @@ class OfflineEditor:
         data = plan.to_dict()
         context: dict = {"stages": None}
         for c in clauses:
-            before = [id(st) for st in data["stages"]]
+            n_before = len(data["stages"])
             try:
                 self._apply(data, c.lower(), c, context)
             except EditNotUnderstood as e:
                 return None, (c, str(e))
-            if len(data["stages"]) != len(before):
+            if len(data["stages"]) != n_before:
                 context["stages"] = None        # stage numbers changed (a removal, an addition, a split)
         return data, None
 
@@ -216,10 +216,9 @@ class OfflineEditor:
         # timing
         rng = re.search(r"\bthe\s+(first|last|final)\s+(\d+(?:\.\d+)?)\s*s(?:ec(?:ond)?s?)?\b", low)
         if rng:                                   # "the last 2 seconds": a time range, split off as a stage
-            k = self._split_off(data, rng.group(1) == "first", float(rng.group(2)))
+            ctx["stages"] = self._split_off(data, rng.group(1) == "first", float(rng.group(2)))
             stages = data["stages"]
             n = len(stages)
-            ctx["stages"] = [k]
             low = (low[:rng.start()] + "it" + low[rng.end():]).strip()
             if re.search(r"\b(?:slower|slow down|slowly|longer|stretch|faster|speed up|quicker|shorter)\b", low):
                 low = "make " + low if not re.match(r"^(?:please\s+)?(?:make|let|have|do|play|speed|slow)\b",
@@ -282,9 +281,9 @@ class OfflineEditor:
         raise EditNotUnderstood("no rule matches")
 
     @staticmethod
-    def _split_off(data: dict, first: bool, seconds: float) -> int:
-        """Make the first/last ``seconds`` of the motion a stage of its own (a copy of the stage it cuts);
-        returns its index."""
+    def _split_off(data: dict, first: bool, seconds: float) -> list[int]:
+        """Make the first/last ``seconds`` of the motion a set of whole stages (the stage the boundary cuts is
+        split in two copies); returns the indices of the stages inside the range."""
         stages = data["stages"]
         total = stages[-1]["frames"][1]
         if not seconds == seconds or seconds <= 0 or seconds > MAX_SECONDS:
@@ -296,14 +295,12 @@ class OfflineEditor:
         cut = n if first else total - n
         for k, st in enumerate(stages):
             a, b = st["frames"]
-            if a == cut or b == cut:                # the range starts or ends at an existing boundary
-                return k if (first and b == cut) else (k + 1 if (not first and b == cut) else k)
             if a < cut < b:
                 left, right = dict(st), dict(st)
                 left["frames"], right["frames"] = [a, cut], [cut, b]
                 stages[k:k + 1] = [left, right]
-                return k if first else k + 1
-        raise EditNotUnderstood("the time range does not fall inside a stage")
+                break
+        return [k for k, st in enumerate(stages) if (st["frames"][1] <= cut if first else st["frames"][0] >= cut)]
 
     @staticmethod
     def _parts_in(low: str) -> list[str]:

@@ -52,8 +52,8 @@ def _runs(flags: np.ndarray, min_len: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _pin(track: np.ndarray, runs, blend: int, floor_snap: float) -> np.ndarray:
-    """Blend ``track`` (T, 3) towards one fixed point per run; returns the target track."""
+def _pin(track: np.ndarray, runs, blend: int, floor_snap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Blend ``track`` (T, 3) towards one fixed point per run; returns the target track and the pin weight (T,)."""
     T = len(track)
     target = track.copy()
     weight = np.zeros(T)
@@ -68,7 +68,7 @@ def _pin(track: np.ndarray, runs, blend: int, floor_snap: float) -> np.ndarray:
             w = 1.0 - d / (blend + 1)
             if w > weight[t]:
                 weight[t], point[t] = w, p
-    return target * (1 - weight[:, None]) + point * weight[:, None]
+    return target * (1 - weight[:, None]) + point * weight[:, None], weight
 
 
 def _two_bone_ik(hip, knee, target, l1, l2):
@@ -113,12 +113,11 @@ def clean_foot_contacts(joints: np.ndarray, contacts: np.ndarray, spec: Skeleton
         l2 = float(np.median(np.linalg.norm(j[:, ankle] - j[:, knee], axis=-1)))
         l3 = float(np.median(np.linalg.norm(j[:, toe] - j[:, ankle], axis=-1)))
         foot = j[:, toe] - j[:, ankle]
-        a_target = _pin(j[:, ankle], _runs(ankle_on, min_run), blend, floor_snap)
-        t_target = _pin(j[:, toe], _runs(toe_on, min_run), blend, floor_snap)
+        a_target, _ = _pin(j[:, ankle], _runs(ankle_on, min_run), blend, floor_snap)
+        t_target, t_weight = _pin(j[:, toe], _runs(toe_on, min_run), blend, floor_snap)
         new_knee, new_ankle = _two_bone_ik(j[:, hip], j[:, knee], a_target, l1, l2)
         # the toe: pinned where it touches, else carried rigidly by the ankle; always at the foot's length
-        toe_pos = np.where(toe_on[:, None] | (np.linalg.norm(t_target - j[:, toe], axis=-1) > 1e-9)[:, None],
-                           t_target, new_ankle + foot)
+        toe_pos = np.where(t_weight[:, None] > 0, t_target, new_ankle + foot)
         v = toe_pos - new_ankle
         v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
         j[:, knee], j[:, ankle], j[:, toe] = new_knee, new_ankle, new_ankle + v * l3

@@ -264,9 +264,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         except Exception as e:        # truncated, not a checkpoint, or from something else entirely
             raise TrainError(f"--resume: '{state_file}' is not a readable motiongen checkpoint ({e}); start a new "
                              f"run in another folder") from e
-        for key in ("model", "model_config", "seed", "batch_size", "text_encoder"):
-            if saved.get(key) != json.loads(json.dumps(getattr(cfg, key))):
-                raise TrainError(f"--resume: the run was started with {key}={saved.get(key)!r}, now "
+        legacy = {"parameterization": "x0"}        # runs saved before the field existed predicted x0
+        for key in ("model", "model_config", "seed", "batch_size", "text_encoder", "parameterization"):
+            if saved.get(key, legacy.get(key)) != json.loads(json.dumps(getattr(cfg, key))):
+                raise TrainError(f"--resume: the run was started with {key}={saved.get(key, legacy.get(key))!r}, now "
                                  f"{getattr(cfg, key)!r}; resume with the same settings")
         model.load_state_dict(state["model"])
         ema = {k: v.to(torch.float32) for k, v in state["ema"].items()}
