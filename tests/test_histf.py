@@ -27,11 +27,63 @@ def _inputs(Bt=2, L=37, Dn=6, N=4, seed=0):
     return x, delta, A, B, C, D
 
 
-@pytest.mark.parametrize("mode", ["sequential", "parallel"])
-def test_scans_equal_the_sequential_reference(mode):
+@pytest.mark.parametrize("mode,chunk", [("sequential", 0), ("loop", 0), ("parallel", 0), ("chunked", 1),
+                                        ("chunked", 4), ("chunked", 7), ("chunked", 16), ("chunked", 64)])
+def test_scans_equal_the_sequential_reference(mode, chunk):
     args = _inputs()
     ref = selective_scan_reference(*args)
-    assert torch.allclose(selective_scan(*args, mode=mode), ref, atol=1e-5)
+    assert torch.allclose(selective_scan(*args, mode=mode, chunk=chunk or 16), ref, atol=1e-5)
+
+
+def _strong_inputs(seed=3, Bt=2, L=45, Dn=6, N=16):
+    """Decays as trained Mamba models reach them (A up to -16, delta up to ~6), and padded frames (delta = 0)
+    at both ends, where a subtracted cumulative sum would lose digits."""
+    x, delta, A, B, C, D = _inputs(Bt=Bt, L=L, Dn=Dn, N=N, seed=seed)
+    delta = torch.nn.functional.softplus(2 * torch.randn(Bt, L, Dn, generator=torch.Generator().manual_seed(seed)))
+    delta[:, :5] = 0
+    delta[:, -9:] = 0
+    A = -torch.rand(Dn, N, generator=torch.Generator().manual_seed(seed + 1)) * 16
+    return x, delta, A, B, C, D
+
+
+@pytest.mark.parametrize("mode", ["sequential", "chunked", "parallel"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fast_scans_match_the_reference_forward_and_backward_with_strong_decay_and_padding(mode, reverse):
+    args = _strong_inputs()
+    w = torch.randn(args[0].shape, generator=torch.Generator().manual_seed(9))
+    ref_in = [a.clone().requires_grad_() for a in args]
+    flip = (lambda t: t.flip(1)) if reverse else (lambda t: t)
+    x, d, A, B, C, D = ref_in
+    ref = flip(selective_scan_reference(flip(x), flip(d), A, flip(B), flip(C), D))
+    (ref * w).sum().backward()
+    fast_in = [a.clone().requires_grad_() for a in args]
+    out = selective_scan(*fast_in, reverse=reverse, mode=mode, chunk=8)
+    (out * w).sum().backward()
+    assert torch.allclose(out, ref, atol=1e-5)
+    for name, a, b in zip("x delta A B C D".split(), fast_in, ref_in):
+        scale = b.grad.abs().max().clamp(min=1.0)
+        assert (a.grad - b.grad).abs().max() / scale < 1e-5, name
+
+
+def test_fused_scan_gradients_pass_gradcheck_in_double_precision():
+    from motiongen.models.histf.ssm import _FusedSequentialScan
+    x, delta, A, B, C, D = (a.double().requires_grad_() for a in _inputs(seed=5, Bt=2, L=7, Dn=3, N=4))
+    assert torch.autograd.gradcheck(_FusedSequentialScan.apply, (x, delta, A, B, C, D))
+
+
+def test_scans_run_in_float32_under_autocast_and_keep_the_input_dtype():
+    args = _inputs(seed=6)
+    ref = selective_scan_reference(*args)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = selective_scan(args[0].bfloat16(), *args[1:], mode="chunked")
+        y2 = selective_scan(*args, mode="sequential")
+    assert y.dtype == torch.bfloat16 and y2.dtype == torch.float32
+    assert torch.allclose(y2, ref, atol=1e-5)
+
+
+def test_unknown_scan_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="scan mode must be one of"):
+        selective_scan(*_inputs(), mode="fast")
 
 
 def test_backward_scan_is_the_flipped_forward_scan_of_the_flipped_input():

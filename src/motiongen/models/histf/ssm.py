@@ -5,16 +5,26 @@ the input term by its first-order form, B_bar x = delta B x. Recurrence per chan
 
     h_t = A_bar_t * h_{t-1} + B_bar_t x_t,      y_t = <C_t, h_t> + D x_t
 
-Three interchangeable scans compute the same thing:
+Interchangeable scans compute the same thing (equal within 1e-5, ``tests/test_histf.py``):
 
-* ``sequential``: a loop over time slices — on a 2-core CPU at length 196 the fastest option measured
-  (``../shared/DEPENDENCIES.md``: faster than mambapy's parallel scan; chunked and log-space scans were slower);
-* ``parallel``: a Hillis-Steele scan in log2(L) whole-tensor passes, for GPUs and long sequences;
+* ``sequential``: one fused autograd function. Forward: the decays and inputs for all frames in two whole-tensor
+  operations, then one in-place multiply-add per frame on a time-major state buffer; backward: the adjoint
+  recurrence g_t = dL/dh_t + A_bar_{t+1} g_{t+1}, run the same way, and closed-form gradients for delta, A, B,
+  C, x and D. No autograd graph per frame; the fastest path on a 2-core CPU (``benchmarks/scan_speed.py``).
+* ``chunked``: the structure of Mamba-2's SSD. Frames are cut into chunks of ``chunk`` frames; within a chunk
+  the states are computed in parallel from cumulative log-decays S_t = sum_{r<=t} delta_r A (only exp of
+  differences S_t - S_s <= 0 and of S_t <= 0 is ever taken, so nothing overflows, in float32 or under
+  autocast); the state is carried across chunks sequentially. With a diagonal A per (channel, state) (Mamba-1,
+  which HiSTF uses) the intra-chunk part costs ``chunk`` times the elementwise work of a sequential scan, in
+  exchange for L / chunk sequential steps instead of L: a trade for GPUs, where per-step launches dominate.
+* ``loop``: the plain autograd loop over time slices (motiongen before 0.3), kept for comparison.
+* ``parallel``: a Hillis-Steele scan in log2(L) whole-tensor passes.
 * ``cuda``: ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` when mamba-ssm and a GPU are present.
 
-``mode="auto"`` picks cuda kernels if importable on a CUDA tensor, else parallel on GPU, else sequential.
-Frames where ``delta`` is 0 leave the state untouched: masking delta on padded frames makes a scan (in either
-direction) independent of padding.
+``mode="auto"``: mamba-ssm's kernel for CUDA tensors when importable, else ``chunked`` on a GPU (not measured on a
+GPU yet: no GPU was lent while this was written) and ``sequential`` on the CPU (measured fastest there).
+The scan always runs in float32 with autocast off. Frames where ``delta`` is 0 leave the state untouched:
+masking delta on padded frames makes a scan (in either direction) independent of padding.
 """
 from __future__ import annotations
 
@@ -24,7 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["selective_scan", "selective_scan_reference", "SelectiveSSM"]
+__all__ = ["selective_scan", "selective_scan_reference", "SelectiveSSM", "SCAN_MODES", "DEFAULT_CHUNK",
+           "compile_inference_scan"]
+
+SCAN_MODES = ("auto", "sequential", "chunked", "loop", "parallel", "cuda")
+DEFAULT_CHUNK = 16
 
 try:  # optional CUDA kernels
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_scan_fn  # type: ignore
@@ -44,7 +58,7 @@ def selective_scan_reference(x, delta, A, B, C, D):
     return torch.stack(ys, 1) + x * D
 
 
-def _sequential(dA, dBx, C):
+def _loop(dA, dBx, C):
     h = torch.zeros_like(dA[:, 0])
     ys = []
     for a, bx, c in zip(dA.unbind(1), dBx.unbind(1), C.unbind(1)):
@@ -67,35 +81,173 @@ def _parallel(dA, dBx, C):
     return torch.einsum("bldn,bln->bld", b, C)
 
 
-def selective_scan(x, delta, A, B, C, D, reverse: bool = False, mode: str = "auto"):
+def _chunked(delta, A, u, B, C, chunk: int):
+    """SSD-style chunked scan (see the module docstring). delta, u = delta * x: (Bt, L, Dn); B, C: (Bt, L, N)."""
+    Bt, L, Dn = delta.shape
+    N = A.shape[1]
+    T = max(1, min(int(chunk), L))
+    pad = (-L) % T
+    if pad:  # delta = 0 and no input on the padding: the state passes through, later frames are cut
+        delta, u = F.pad(delta, (0, 0, 0, pad)), F.pad(u, (0, 0, 0, pad))
+        B, C = F.pad(B, (0, 0, 0, pad)), F.pad(C, (0, 0, 0, pad))
+    nC = (L + pad) // T
+    la = delta.view(Bt, nC, T, Dn, 1) * A                               # log-decays, <= 0
+    S = la.cumsum(2)                                                    # (Bt, nC, T, Dn, N), from chunk start
+    Bc, Cc, uc = B.view(Bt, nC, T, 1, N), C.view(Bt, nC, T, N), u.view(Bt, nC, T, Dn, 1)
+    # within each chunk: h_t = sum_{s<=t} exp(S_t - S_s) B_s u_s, all t at once. S_t - S_s is summed directly
+    # over s < r <= t (Mamba-2's segsum) rather than subtracted, which would lose digits once |S| is large.
+    ones = torch.ones(T, T, dtype=torch.bool, device=delta.device)
+    after = ones.tril(-1)[:, :, None, None]                              # r > s (rows r, columns s)
+    seg = torch.where(after, la.unsqueeze(3), 0.0).cumsum(2)            # (Bt, nC, t, s, Dn, N): S_t - S_s
+    W = torch.exp(torch.where(ones.tril()[:, :, None, None], seg, -math.inf))
+    h_in = torch.einsum("bctsdn,bcsdn->bctdn", W, Bc * uc)               # states from this chunk's inputs
+    # carry across chunks: the state entering chunk c, then its decay to every frame of c
+    decay_end, local_end = torch.exp(S[:, :, -1]), h_in[:, :, -1]
+    state = delta.new_zeros(Bt, Dn, N)
+    entering = []
+    for c in range(nC):
+        entering.append(state)
+        state = decay_end[:, c] * state + local_end[:, c]
+    h = h_in + torch.exp(S) * torch.stack(entering, 1)[:, :, None]
+    y = torch.einsum("bctdn,bctn->bctd", h, Cc)
+    return y.reshape(Bt, nC * T, Dn)[:, :L]
+
+
+def _time_major(*tensors):
+    return [t.transpose(0, 1).contiguous() for t in tensors]
+
+
+class _FusedSequentialScan(torch.autograd.Function):
+    """The ``sequential`` scan: one autograd node; time-major (L, Bt, Dn, N) buffers; one in-place multiply-add
+    per frame, forward (h_t = A_bar_t h_{t-1} + B_bar_t x_t) and backward (the adjoint recurrence
+    g_t = dL/dh_t + A_bar_{t+1} g_{t+1}), with closed-form gradients for delta, A, B, C, x and D.
+
+    Reductions over the state or channel axis are batched matrix products on contiguous buffers. The states and
+    decays are kept for the backward pass (two (L, Bt, Dn, N) tensors per scan): recomputing them block by block
+    saved memory but cost a third more time on the CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, x, delta, A, B, C, D):
+        xt, dt, Bm, Cm = _time_major(x, delta, B, C)                      # (L, Bt, .)
+        dA = torch.mul(dt.unsqueeze(-1), A).exp_()                        # (L, Bt, Dn, N)
+        H = (dt * xt).unsqueeze(-1) * Bm.unsqueeze(2)                     # starts as B_bar x, becomes h
+        for t in range(1, H.shape[0]):
+            H[t].addcmul_(dA[t], H[t - 1])
+        y = torch.matmul(H, Cm.unsqueeze(-1)).squeeze(-1).addcmul_(xt, D)
+        if torch.is_grad_enabled() or any(ctx.needs_input_grad):
+            ctx.save_for_backward(x, delta, A, B, C, D, H, dA)
+        return y.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, delta, A, B, C, D, H, dA = ctx.saved_tensors
+        xt, dt, Bm, Cm, gy = _time_major(x, delta, B, C, gy)
+        G = gy.unsqueeze(-1) * Cm.unsqueeze(2)                            # dL/dh_t from y_t, then the adjoint
+        for t in range(G.shape[0] - 2, -1, -1):
+            G[t].addcmul_(dA[t + 1], G[t + 1])
+        ut = dt * xt
+        g_u = torch.matmul(G, Bm.unsqueeze(-1)).squeeze(-1)               # (L, Bt, Dn)
+        g_B = torch.matmul(ut.unsqueeze(-2), G).squeeze(-2)               # (L, Bt, N)
+        g_C = torch.matmul(gy.unsqueeze(-2), H).squeeze(-2)
+        # dL/d(delta_t A) = g_t h_{t-1} A_bar_t (zero at t = 0), written into the adjoint's buffer (the saved
+        # tensors stay intact for a second backward)
+        g_la = G
+        g_la[1:].mul_(dA[1:]).mul_(H[:-1])
+        g_la[0].zero_()
+        g_delta = (g_la * A).sum(-1).addcmul_(g_u, xt)
+        g_A = (g_la * dt.unsqueeze(-1)).sum((0, 1))
+        g_x = g_u * dt + gy * D
+        g_D = (gy * xt).sum((0, 1))
+        return (g_x.transpose(0, 1), g_delta.transpose(0, 1), g_A, g_B.transpose(0, 1), g_C.transpose(0, 1), g_D)
+
+
+COMPILE_BLOCK = 16        # frames per compiled block of the inference scan
+_compiled_block_fn = None
+_compile_inference = False
+
+
+def compile_inference_scan(enabled: bool = True) -> None:
+    """Run sampling-time (no-grad, CPU or GPU) scans through a ``torch.compile``-d block of 16 frames.
+
+    Measured (``benchmarks/scan_speed.py --compile``): about 3x faster scans on a 2-core CPU at paper size, but
+    the first call compiles for about half a minute, and compiled training steps were slower than the fused
+    ``sequential`` scan. Hence off by default, on with ``motiongen generate --compile``.
+    """
+    global _compile_inference
+    _compile_inference = bool(enabled)
+
+
+def _scan_block(dt, ut, Bm, Cm, A, h):
+    """One block of the recurrence, written for inductor to fuse: (T, Bt, Dn) inputs, state h (Bt, Dn, N)."""
+    dA = torch.exp(dt.unsqueeze(-1) * A)
+    bx = ut.unsqueeze(-1) * Bm.unsqueeze(2)
+    ys = []
+    for t in range(dt.shape[0]):
+        h = dA[t] * h + bx[t]
+        ys.append((h * Cm[t].unsqueeze(1)).sum(-1))
+    return torch.stack(ys), h
+
+
+def _compiled_scan(x, delta, A, B, C, D):
+    global _compiled_block_fn
+    if _compiled_block_fn is None:
+        _compiled_block_fn = torch.compile(_scan_block, dynamic=True)
+    Bt, L, Dn = x.shape
+    pad = (-L) % COMPILE_BLOCK                 # delta = 0, no input: the padding leaves the state alone
+    xt, dt, Bm, Cm = _time_major(F.pad(x, (0, 0, 0, pad)), F.pad(delta, (0, 0, 0, pad)),
+                                 F.pad(B, (0, 0, 0, pad)), F.pad(C, (0, 0, 0, pad)))
+    ut = dt * xt
+    h = x.new_zeros(Bt, Dn, A.shape[1])
+    ys = []
+    for s in range(0, L + pad, COMPILE_BLOCK):
+        e = s + COMPILE_BLOCK
+        y, h = _compiled_block_fn(dt[s:e], ut[s:e], Bm[s:e], Cm[s:e], A, h)
+        ys.append(y)
+    return (torch.cat(ys)[:L] + xt[:L] * D).transpose(0, 1)
+
+
+def _resolve_mode(mode: str, x: torch.Tensor) -> str:
+    if mode == "auto":
+        if x.is_cuda:
+            return "cuda" if _mamba_scan_fn is not None else "chunked"
+        return "sequential"
+    if mode not in SCAN_MODES:
+        raise ValueError(f"scan mode must be one of {', '.join(SCAN_MODES)}, got '{mode}'")
+    return mode
+
+
+def selective_scan(x, delta, A, B, C, D, reverse: bool = False, mode: str = "auto", chunk: int = DEFAULT_CHUNK):
     """y for the selective SSM. x, delta: (Bt, L, Dn); A: (Dn, N) (negative reals); B, C: (Bt, L, N); D: (Dn,).
 
     ``reverse`` scans from the last frame to the first (equal to flipping input and output of a forward scan).
+    ``chunk`` is the chunk length of the ``chunked`` mode. Computed in float32 whatever the autocast state; the
+    result has x's dtype.
     """
     if reverse:
-        y = selective_scan(x.flip(1), delta.flip(1), A, B.flip(1), C.flip(1), D, False, mode)
+        y = selective_scan(x.flip(1), delta.flip(1), A, B.flip(1), C.flip(1), D, False, mode, chunk)
         return y.flip(1)
-    if mode == "auto":
-        if x.is_cuda and _mamba_scan_fn is not None:
-            mode = "cuda"
-        else:
-            mode = "parallel" if x.is_cuda else "sequential"
-    if mode == "cuda":
-        if _mamba_scan_fn is None or not x.is_cuda:
-            raise RuntimeError("mode='cuda' needs the mamba-ssm package and CUDA tensors")
-        y = _mamba_scan_fn(x.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(), A.contiguous(),
-                           B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), D.float(),
-                           delta_softplus=False)
-        return y.transpose(1, 2)
-    dA = torch.exp(delta.unsqueeze(-1) * A)                         # (Bt, L, Dn, N)
-    dBx = (delta * x).unsqueeze(-1) * B.unsqueeze(2)                # (Bt, L, Dn, N)
-    if mode == "sequential":
-        y = _sequential(dA, dBx, C)
-    elif mode == "parallel":
-        y = _parallel(dA, dBx, C)
-    else:
-        raise ValueError(f"scan mode must be auto, sequential, parallel or cuda, got '{mode}'")
-    return y + x * D
+    mode = _resolve_mode(mode, x)
+    out_dtype = x.dtype
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x, delta, A, B, C, D = (t.float() for t in (x, delta, A, B, C, D))
+        if mode == "cuda":
+            if _mamba_scan_fn is None or not x.is_cuda:
+                raise RuntimeError("mode='cuda' needs the mamba-ssm package and CUDA tensors")
+            y = _mamba_scan_fn(x.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(),
+                               A.contiguous(), B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
+                               D, delta_softplus=False)
+            return y.transpose(1, 2).to(out_dtype)
+        if mode == "sequential" and _compile_inference and not torch.is_grad_enabled():
+            return _compiled_scan(x, delta, A, B, C, D).to(out_dtype)
+        if mode == "sequential":
+            return _FusedSequentialScan.apply(x, delta, A, B, C, D).to(out_dtype)
+        if mode == "chunked":
+            return (_chunked(delta, A, delta * x, B, C, chunk) + x * D).to(out_dtype)
+        dA = torch.exp(delta.unsqueeze(-1) * A)                         # (Bt, L, Dn, N)
+        dBx = (delta * x).unsqueeze(-1) * B.unsqueeze(2)                # (Bt, L, Dn, N)
+        y = _loop(dA, dBx, C) if mode == "loop" else _parallel(dA, dBx, C)
+        return (y + x * D).to(out_dtype)
 
 
 class SelectiveSSM(nn.Module):
@@ -104,7 +256,8 @@ class SelectiveSSM(nn.Module):
     Initialisation follows Mamba (A_n = n, dt in [1e-3, 1e-1] log-uniform, D = 1).
     """
 
-    def __init__(self, d_inner: int, d_state: int = 16, dt_rank: int | None = None, scan_mode: str = "auto"):
+    def __init__(self, d_inner: int, d_state: int = 16, dt_rank: int | None = None, scan_mode: str = "auto",
+                 scan_chunk: int = DEFAULT_CHUNK):
         super().__init__()
         self.d_state = d_state
         self.dt_rank = dt_rank or math.ceil(d_inner / 16)
@@ -118,6 +271,7 @@ class SelectiveSSM(nn.Module):
         self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1))
         self.D = nn.Parameter(torch.ones(d_inner))
         self.scan_mode = scan_mode
+        self.scan_chunk = scan_chunk
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, reverse: bool = False) -> torch.Tensor:
         """x (Bt, L, d_inner); mask (Bt, L) valid frames (padded frames do not touch the state)."""
@@ -127,6 +281,4 @@ class SelectiveSSM(nn.Module):
         if mask is not None:
             delta = delta * mask[..., None].to(delta.dtype)
         A = -torch.exp(self.A_log.float())
-        y = selective_scan(x.float(), delta.float(), A, B.float(), C.float(), self.D.float(), reverse,
-                           self.scan_mode)
-        return y.to(x.dtype)
+        return selective_scan(x, delta, A, B, C, self.D, reverse, self.scan_mode, self.scan_chunk)
