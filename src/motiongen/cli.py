@@ -82,10 +82,47 @@ def _cmd_generate(args) -> None:
     else:
         prompts = [load_plan(args.plan)]
     pipe = MotionPipeline.from_pretrained(args.model, device=args.device, clip_path=args.clip_path)
-    motions = pipe.generate(prompts, args.seconds, num_samples=args.num_samples, seed=args.seed,
-                            sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
-                            guidance_schedule=args.guidance_schedule, batch_size=args.batch_size, half=args.half,
-                            progress=not args.quiet, literal=args.literal, cleanup=not args.no_cleanup)
+    if args.compile:
+        from .models.histf.ssm import compile_inference_scan
+        compile_inference_scan(True)
+    common = dict(sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
+                  guidance_schedule=args.guidance_schedule, half=args.half, progress=not args.quiet)
+    controlled = args.keyframes is not None or args.trajectory is not None
+    fps = 20.0
+    if controlled and (args.prefix is not None or args.concat):
+        raise ValueError("--keyframes and --trajectory work on one motion; they cannot be combined with --prefix "
+                         "or --concat yet")
+    if args.prefix_seconds is not None and args.prefix is None:
+        raise ValueError("--prefix-seconds needs --prefix FILE")
+    if args.concat and args.prompts is None:
+        raise ValueError("--concat joins the sentences of --prompts FILE into one motion; give --prompts")
+    max_frames = int(pipe.denoiser.config.max_frames)
+    long_plan = args.plan is not None and prompts[0].total_frames() > max_frames
+    if args.prefix is not None or args.concat or long_plan:
+        from .control import load_prefix
+        prefix = load_prefix(args.prefix, pipe.skeleton) if args.prefix is not None else None
+        if args.concat:
+            stages = [(p.text, p.seconds) for p in prompts]
+        elif args.plan is not None:
+            stages = prompts[0]
+        else:
+            stages = [(prompts[0] if isinstance(prompts[0], str) else prompts[0].text, args.seconds)]
+        motions = pipe.generate_long(stages, prefix=prefix, prefix_seconds=args.prefix_seconds,
+                                     overlap_seconds=args.overlap, num_samples=args.num_samples, seed=args.seed,
+                                     cleanup=not args.no_cleanup, **common)
+    else:
+        control = None
+        if controlled:
+            from .control import MotionControl, load_keyframes, load_trajectory
+            if len(prompts) != 1:
+                raise ValueError("--keyframes and --trajectory take one TEXT or --plan, not a --prompts file")
+            seconds = prompts[0].total_frames() / fps if args.plan is not None else args.seconds
+            control = MotionControl(
+                keyposes=load_keyframes(args.keyframes, seconds, fps, pipe.skeleton) if args.keyframes else [],
+                trajectory=load_trajectory(args.trajectory, seconds, fps) if args.trajectory else None)
+        motions = pipe.generate(prompts, args.seconds, num_samples=args.num_samples, seed=args.seed,
+                                batch_size=args.batch_size, literal=args.literal or controlled,
+                                cleanup=not args.no_cleanup, control=control, **common)
     shown = set()
     for m in motions:
         if m.meta.get("read_as_plan") and m.text not in shown:
@@ -98,9 +135,22 @@ def _cmd_generate(args) -> None:
                     print(f"    {part}: {text!r}")
     dirs = write_outputs(args.out, motions, overwrite=args.overwrite, **_output_formats(args))
     for m, d in zip(motions, dirs):
+        if "long_motion" in m.meta:
+            lm = m.meta["long_motion"]
+            print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {len(lm['windows'])} "
+                  f"window(s) overlapping by {lm['overlap_frames']} frames"
+                  + (f", continuing {lm['prefix_frames']} prefix frames" if lm["prefix_frames"] else ""))
+            continue
         t = m.meta["timings_s"]
         print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
               f"{m.meta['steps']} steps, denoising {t['denoise']:.2f} s (batch of {m.meta['batch_size']})")
+        c = m.meta.get("control", {})
+        for kf in c.get("keyframes", []):
+            print(f"  key pose at frame {kf['frame']}: mean joint error {100 * kf['mean_joint_error_m']:.2f} cm")
+        if "trajectory" in c:
+            print(f"  path: mean horizontal error {100 * c['trajectory']['mean_error_m']:.2f} cm, max "
+                  f"{100 * c['trajectory']['max_error_m']:.2f} cm"
+                  + ("" if c["trajectory"]["follow_facing"] else " (facing as the text says)"))
 
 
 def _cmd_models_list(args) -> None:
@@ -111,6 +161,24 @@ def _cmd_models_list(args) -> None:
         doc = (cls.__doc__ or cls.__module__).strip().splitlines()[0]
         sampler, steps = cls.default_sampler
         print(f"{name:<12} {model.num_parameters() / 1e6:>11.2f}M  {sampler + ' ' + str(steps):<15}  {doc}")
+    import json
+
+    from .pipeline import packaged_models
+    shipped = packaged_models()
+    print("\npackaged checkpoints (generate --model NAME):")
+    if not shipped:
+        print("  none in this install")
+    for name, path in shipped.items():
+        try:
+            cfg = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError):
+            print(f"  {name:<10} unreadable config.json")
+            continue
+        size = (path / "model.safetensors").stat().st_size / 2 ** 20 if (path / "model.safetensors").is_file() else 0
+        training = cfg.get("training", {})
+        label = "finemogen (default)" if name == "default" else name
+        print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MB  {training.get('steps', '?')} steps, "
+              f"{cfg.get('license', 'see LICENSE.txt')}")
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -259,6 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export the raw joints: no foot locking / leg IK (motion.npy is always the raw output)")
     g.add_argument("--literal", action="store_true",
                    help="generate a compound sentence as it is, instead of the plan it describes")
+    g.add_argument("--prefix", metavar="FILE", help="continue this motion: a BVH (any supported rig), joints .npy, "
+                   "features .npy or an earlier output folder; the output holds it and the continuation")
+    g.add_argument("--prefix-seconds", type=float, metavar="S",
+                   help="how much of the prefix's end the continuation sees (default up to 3 s)")
+    g.add_argument("--keyframes", metavar="FILE.json", help="key poses at given times (see README: Control)")
+    g.add_argument("--trajectory", metavar="FILE", help="a path for the root: JSON or CSV of x, z [, t] in metres")
+    g.add_argument("--concat", action="store_true",
+                   help="join the sentences of --prompts FILE ('text#seconds' lines) into one long motion")
+    g.add_argument("--overlap", type=float, default=1.0, metavar="S",
+                   help="overlap of the sampling windows of long motions, in seconds (default 1)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the HiSTF scan for sampling (faster steps after ~30 s of compiling)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(g)
     g.set_defaults(func=_cmd_generate)

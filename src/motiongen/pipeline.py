@@ -110,6 +110,29 @@ def default_model_dir() -> Path:
     return path
 
 
+def packaged_models() -> dict[str, Path]:
+    """The checkpoints shipped inside the package, by name ("default" is FineMoGen, the default model)."""
+    if not PACKAGED_MODELS.is_dir():
+        return {}
+    return {p.name: p for p in sorted(PACKAGED_MODELS.iterdir()) if (p / "config.json").is_file()}
+
+
+def resolve_model_dir(path: str | os.PathLike | None) -> Path:
+    """A model directory, the name of a packaged checkpoint ("histf", "finemogen"/"default"), or None for the
+    default model."""
+    if path is None:
+        return default_model_dir()
+    p = Path(path)
+    if p.exists():
+        return p
+    name = {"finemogen": "default"}.get(str(path), str(path))
+    shipped = packaged_models()
+    if name in shipped and os.sep not in str(path):
+        return shipped[name]
+    names = ", ".join(["finemogen" if n == "default" else n for n in shipped]) or "none"
+    raise ModelFileError(f"model '{path}': no such directory, and not a packaged model (packaged: {names})")
+
+
 class MotionPipeline:
     """A denoiser + text encoder + normalisation statistics + diffusion schedule."""
 
@@ -137,7 +160,7 @@ class MotionPipeline:
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                         clip_path: str | None = None, text_encoder: TextEncoder | None = None) -> MotionPipeline:
-        path = Path(path) if path is not None else default_model_dir()
+        path = resolve_model_dir(path)
         device = _check_device(device)
         denoiser, cfg, mean, std = load_model_dir(path, device)
         if text_encoder is None:
@@ -178,7 +201,7 @@ class MotionPipeline:
                  sampler: str | None = None, steps: int | None = None, guidance_scale: float | None = None,
                  guidance_schedule: str | None = None, batch_size: int = 16, half: bool = False,
                  progress: bool = False, inpaint: list | None = None, literal: bool = False,
-                 cleanup: bool = True) -> list[GeneratedMotion]:
+                 cleanup: bool = True, control=None) -> list[GeneratedMotion]:
         """Generate motions. ``prompts``: a sentence, a :class:`Prompt`, a plan, or a list of them.
 
         For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
@@ -192,6 +215,8 @@ class MotionPipeline:
         (a motion depends only on its own seed, not on the batch it was drawn in).
         ``inpaint``: optional per-prompt ``(reference_features (T, D) de-normalised, weight (T, D) or (T, 1))``
         to hold parts of the result to an earlier motion (used by editing).
+        ``control``: a :class:`motiongen.control.MotionControl` (key poses, a path) applied to every prompt; see
+        :meth:`generate_controlled` for continuation and long motion.
         Returns motions in prompt order, samples of a prompt consecutive.
         """
         prompts = self._normalise_prompts(prompts, seconds, literal)
@@ -215,11 +240,23 @@ class MotionPipeline:
         jobs = [(i, k) for i in range(len(prompts)) for k in range(num_samples)]
         if inpaint is not None and len(inpaint) != len(prompts):
             raise GenerationError(f"inpaint needs one entry per prompt ({len(prompts)}), got {len(inpaint)}")
+        controls = None
+        if control is not None and control.active:
+            from .control import finalize_control
+            if inpaint is not None:
+                raise GenerationError("control and inpaint cannot be combined")
+            controls = []
+            for p in prompts:
+                c = finalize_control(_copy_control(control), p.text, p.frames, self.skeleton)
+                if c.held_frames and c.held_frames >= p.frames:
+                    raise GenerationError(f"the prefix ({c.held_frames} frames) leaves nothing to generate in "
+                                          f"{p.frames} frames")
+                controls.append(c)
         results: list[GeneratedMotion] = []
         for b0 in range(0, len(jobs), batch_size):
             chunk = jobs[b0:b0 + batch_size]
             results += self._generate_batch(prompts, frames, chunk, seed, num_samples, sampler, steps, guidance,
-                                            half, progress, inpaint, cleanup)
+                                            half, progress, inpaint, cleanup, controls)
         return results
 
     def _normalise_prompts(self, prompts, seconds, literal: bool = False) -> list[Prompt]:
@@ -265,7 +302,7 @@ class MotionPipeline:
         return out
 
     def _generate_batch(self, prompts, frames, chunk, seed, num_samples, sampler, steps, guidance, half,
-                        progress, inpaint, cleanup=True) -> list[GeneratedMotion]:
+                        progress, inpaint, cleanup=True, controls=None) -> list[GeneratedMotion]:
         t_start = time.perf_counter()
         items = [prompts[i] for i, _ in chunk]
         lengths = [frames[i] for i, _ in chunk]
@@ -294,23 +331,28 @@ class MotionPipeline:
                 ref[r, :n] = torch.as_tensor(normalize(np.asarray(feats[:n], np.float32), self.mean, self.std))
                 w[r, :n] = torch.as_tensor(np.broadcast_to(np.asarray(weight, np.float32)[:n], (n, D)).copy())
             paint = Inpainting(ref.to(self.device), w.to(self.device))
+        row_controls = [controls[i] for i, _ in chunk] if controls is not None else [None] * len(chunk)
+        if controls is not None:
+            from .control import ControlProjection
+            paint = ControlProjection(row_controls, self.mean, self.std, self.skeleton, lengths)
         timings: dict = {}
         x = sample(self.denoiser, cond, mask, feature_dim=self.denoiser.config.feature_dim, uncond=uncond,
                    scheduler=scheduler, guidance=guidance, inpaint=paint, generators=generators,
                    diffusion=self.diffusion, progress=progress,
                    autocast_dtype=torch.float16 if half else None, timings=timings)
+        if controls is not None:           # the constraints hold exactly on the result, whatever the sampler
+            x = paint.apply(x) * mask[..., None]
         t0 = time.perf_counter()
         feats = denormalize(x.float().cpu().numpy(), self.mean, self.std)
         if not np.isfinite(feats).all():
             raise GenerationError(f"the model {self.model_dir or ''} produced NaN or infinite values; its weights "
                                   f"or statistics are broken (or --half overflowed)")
         out = []
+        control_meta = []
         for r in range(len(chunk)):
             f = feats[r, :lengths[r]]
-            joints = recover_joints_from_features(f, self.skeleton.num_joints)
-            if cleanup and len(f) >= 2:
-                from .motion.cleanup import clean_foot_contacts, contacts_from_features
-                joints = clean_foot_contacts(joints, contacts_from_features(f, self.skeleton), self.skeleton)
+            joints, cmeta = self.joints_for(f, cleanup, row_controls[r])
+            control_meta.append(cmeta)
             out.append(GeneratedMotion(items[r].text, f, np.asarray(joints, np.float32), seeds[r], FPS,
                                        items[r].plan.to_dict() if items[r].plan is not None else None))
         t_decode = time.perf_counter() - t0
@@ -331,7 +373,143 @@ class MotionPipeline:
                 m.meta["plan"] = m.plan
             if item.read_as_plan:
                 m.meta["read_as_plan"] = True
+        for m, cmeta in zip(out, control_meta):
+            if cmeta:
+                m.meta["control"] = cmeta
         return out
+
+    def generate_long(self, stages, *, prefix: np.ndarray | None = None, prefix_seconds: float | None = None,
+                      overlap_seconds: float = 1.0, num_samples: int = 1, seed: int = 0, cleanup: bool = True,
+                      **kwargs) -> list[GeneratedMotion]:
+        """A motion of many stages, or the continuation of ``prefix`` (de-normalised features (P, D), e.g. from
+        :func:`motiongen.control.load_prefix`).
+
+        ``stages``: a :class:`~motiongen.plan.Plan`, a sentence, or a list of ``(text, seconds)``. Without a
+        prefix and within the model's ``max_frames``, models that read plans compose the stages in one pass
+        (FineMoGen's own composition); otherwise windows of at most ``max_frames`` overlap by
+        ``overlap_seconds``, each holding its first frames to the previous window's last ones (with a prefix:
+        its last ``prefix_seconds``, default up to 3 s). The windows are joined in feature space. The output holds
+        the whole prefix followed by the new frames. Other keyword arguments go to :meth:`generate`.
+        """
+        from .control import plan_windows
+        from .plan import Plan, PlanError
+        if isinstance(stages, str):
+            stages = [(stages, kwargs.pop("seconds", 4.0))]
+        if isinstance(stages, Plan):
+            plan = stages
+        else:
+            try:
+                plan = Plan.from_dict({"stages": [{"text": t, "seconds": sec} for t, sec in stages]})
+            except (TypeError, ValueError) as e:
+                raise GenerationError(f"stages: expected a plan or a list of (text, seconds): {e}") from None
+        max_frames = int(self.denoiser.config.max_frames)
+        total = plan.total_frames(FPS)
+        if prefix is None and total <= max_frames and (self.denoiser.supports_plans or len(plan) == 1):
+            prompt = plan if self.denoiser.supports_plans else Prompt(plan.stages[0].text, total / FPS)
+            return self.generate(prompt, num_samples=num_samples, seed=seed, cleanup=cleanup, **kwargs)
+        overlap = int(round(overlap_seconds * FPS))
+        if not 1 <= overlap < max_frames // 2:
+            raise GenerationError(f"overlap_seconds must give 1 to {max_frames // 2 - 1} frames, got {overlap}")
+        held_first = 0
+        if prefix is not None:
+            prefix = np.asarray(prefix, np.float32)
+            ctx = int(round((prefix_seconds if prefix_seconds is not None else 3.0) * FPS))
+            if prefix_seconds is not None and (not math.isfinite(prefix_seconds) or prefix_seconds <= 0):
+                raise GenerationError(f"prefix_seconds must be a positive number, got {prefix_seconds!r}")
+            held_first = max(1, min(len(prefix), ctx, max_frames // 2))
+        # windows over the timeline: [the prefix's last frames] + the new frames
+        timeline = ([held_first] if held_first else []) + [st.frames for st in plan.stages]
+        windows = plan_windows(timeline, max_frames, overlap)
+        stages_tl = [(st.text, st.start + held_first, st.end + held_first, st.parts) for st in plan.stages]
+        results = []
+        for k in range(num_samples):
+            acc = prefix[len(prefix) - held_first:].copy() if held_first else \
+                np.zeros((0, self.denoiser.config.feature_dim), np.float32)
+            for w, (a, b) in enumerate(windows):
+                held = len(acc) - a                       # frames of this window made already
+                inside = [(t, max(s0, a) - a, min(s1, b) - a, parts) for t, s0, s1, parts in stages_tl
+                          if s1 > a and s0 < b]
+                if self.denoiser.supports_plans:
+                    fill = [{"text": t, "frames": [s0, s1], **({"parts": parts} if parts else {})}
+                            for t, s0, s1, parts in inside]
+                    fill[0]["frames"][0] = 0              # held frames before the first stage: under its text
+                    fill[-1]["frames"][1] = b - a
+                    try:
+                        prompt = Plan.from_dict({"stages": fill})
+                    except PlanError as e:
+                        raise GenerationError(f"window {w + 1}: {e}") from None
+                else:                                     # the text of the stage with most new frames here
+                    new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
+                    prompt = Prompt(max(new_part)[1], (b - a) / FPS)
+                paint = None
+                if held > 0:
+                    weight = np.zeros((b - a, 1), np.float32)
+                    weight[:held] = 1.0
+                    ref = np.zeros((b - a, acc.shape[1]), np.float32)
+                    ref[:held] = acc[a:]
+                    paint = [(ref, weight)]
+                [m] = self.generate(prompt, num_samples=1, seed=seed + k * 1000 + w, inpaint=paint,
+                                    cleanup=False, literal=True, **kwargs)
+                acc = np.concatenate([acc, m.features[held:]], 0)
+            feats = acc if not held_first else np.concatenate([prefix[:len(prefix) - held_first], acc], 0)
+            from .control import MotionControl
+            joints, _ = self.joints_for(feats, cleanup, MotionControl(prefix=prefix) if prefix is not None else None)
+            text = plan.describe()
+            gm = GeneratedMotion(text, feats, np.asarray(joints, np.float32), seed + k * 1000, FPS, plan.to_dict())
+            gm.meta = {"text": text, "seconds": len(feats) / FPS, "frames": len(feats), "fps": FPS,
+                       "seed": seed + k * 1000, "model": {"dir": self.model_dir, "type": self.denoiser.model_type,
+                                                          "text_encoder": self.text_encoder.name},
+                       "plan": plan.to_dict(), "foot_cleanup": bool(cleanup), "motiongen_version": __version__,
+                       "long_motion": {"windows": [[int(a), int(b)] for a, b in windows], "overlap_frames": overlap,
+                                       "prefix_frames": int(len(prefix)) if prefix is not None else 0,
+                                       "prefix_context_frames": int(held_first)}}
+            results.append(gm)
+        return results
+
+    def joints_for(self, features: np.ndarray, cleanup: bool = True, control=None) -> tuple[np.ndarray, dict]:
+        """Joints of de-normalised features: recovered, placed (a path or a frame-0 key pose moves the model's
+        frame), cleaned for export (foot locking, leg IK; key frames are blended back to the exact pose), and a
+        report of how well the controls are met (key-pose and path errors in metres)."""
+        from .control import place_joints
+        raw = recover_joints_from_features(features, self.skeleton.num_joints)
+        if control is not None:
+            raw = place_joints(raw, control.placement)
+        joints = raw
+        if cleanup and len(features) >= 2:
+            from .motion.cleanup import clean_foot_contacts, contacts_from_features
+            joints = clean_foot_contacts(raw, contacts_from_features(features, self.skeleton), self.skeleton)
+        meta: dict = {}
+        if control is None or not control.active:
+            return joints, meta
+        joints = np.array(joints, copy=True)
+        if control.prefix is not None:     # the given motion stays as it was; the cleanup blends in after it
+            P = min(control.held_frames, len(joints))
+            joints[:P] = raw[:P]
+            for d in range(1, 5):
+                if P + d - 1 < len(joints):
+                    w = 1.0 - d / 5.0
+                    joints[P + d - 1] = w * raw[P + d - 1] + (1 - w) * joints[P + d - 1]
+            meta["prefix_frames"] = int(control.held_frames)
+        if control.keyposes:
+            for kp in control.keyposes:            # exact at the key frame, blended over 3 frames either side
+                for d in range(-3, 4):
+                    t = kp.frame + d
+                    if 0 <= t < len(joints):
+                        w = 1.0 - abs(d) / 4.0
+                        joints[t] = w * raw[t] + (1 - w) * joints[t]
+            err = [float(np.linalg.norm(joints[kp.frame] - kp.joints, axis=-1).mean()) for kp in control.keyposes]
+            meta["keyframes"] = [{"frame": kp.frame, "mean_joint_error_m": round(e, 5)}
+                                 for kp, e in zip(control.keyposes, err)]
+        if control.trajectory is not None:
+            e = np.linalg.norm(joints[:, 0, [0, 2]] - control.trajectory[:len(joints)], axis=-1)
+            meta["trajectory"] = {"mean_error_m": round(float(e.mean()), 5), "max_error_m": round(float(e.max()), 5),
+                                  "follow_facing": bool(control.follow_facing)}
+        return joints, meta
+
+
+def _copy_control(c):
+    from dataclasses import replace
+    return replace(c, keyposes=list(c.keyposes))
 
 
 def _check_device(device) -> torch.device:
