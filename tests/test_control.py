@@ -20,7 +20,7 @@ from motiongen.control import (
     text_sets_facing,
 )
 from motiongen.models.registry import build_denoiser
-from motiongen.motion.features import joints_to_features, recover_joints_from_features
+from motiongen.motion.features import recover_joints_from_features
 from motiongen.pipeline import MotionPipeline
 from motiongen.text.encoders import load_text_encoder
 
@@ -207,7 +207,7 @@ def test_windows_cover_the_motion_overlap_and_end_on_stage_boundaries():
     stages = [100] * 12
     wins = plan_windows(stages, 196, 20)
     assert wins[0][0] == 0 and wins[-1][1] == 1200
-    for (a0, b0), (a1, b1) in zip(wins, wins[1:]):
+    for (_, b0), (a1, b1) in zip(wins, wins[1:]):
         assert b1 - a1 <= 196 and a1 < b0 and b0 - a1 >= 20
     bounds = set(np.cumsum(stages))
     assert all(b in bounds for _, b in wins)
