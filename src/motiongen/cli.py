@@ -96,8 +96,7 @@ def _cmd_generate(args) -> None:
         raise ValueError("--prefix-seconds needs --prefix FILE")
     if args.concat and args.prompts is None:
         raise ValueError("--concat joins the sentences of --prompts FILE into one motion; give --prompts")
-    max_frames = int(pipe.denoiser.config.max_frames)
-    long_plan = args.plan is not None and prompts[0].total_frames() > max_frames
+    long_plan = args.plan is not None and prompts[0].total_frames() > pipe.window_frames()
     if args.prefix is not None or args.concat or long_plan:
         from .control import load_prefix
         prefix = load_prefix(args.prefix, pipe.skeleton) if args.prefix is not None else None

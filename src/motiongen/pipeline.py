@@ -402,7 +402,7 @@ class MotionPipeline:
                 plan = Plan.from_dict({"stages": [{"text": t, "seconds": sec} for t, sec in stages]})
             except (TypeError, ValueError) as e:
                 raise GenerationError(f"stages: expected a plan or a list of (text, seconds): {e}") from None
-        max_frames = int(self.denoiser.config.max_frames)
+        max_frames = self.window_frames()
         total = plan.total_frames(FPS)
         if prefix is None and total <= max_frames and (self.denoiser.supports_plans or len(plan) == 1):
             prompt = plan if self.denoiser.supports_plans else Prompt(plan.stages[0].text, total / FPS)
@@ -465,6 +465,17 @@ class MotionPipeline:
                                        "prefix_context_frames": int(held_first)}}
             results.append(gm)
         return results
+
+    def window_frames(self) -> int:
+        """The longest motion sampled in one pass by :meth:`generate_long`: ``max_frames`` for models that compose
+        plans (FineMoGen's time anchors carry it beyond its training crops); for the others the training crop
+        length (config.json ``training.max_frames``, else 196 frames), which their positions were trained on."""
+        limit = int(self.denoiser.config.max_frames)
+        if self.denoiser.supports_plans:
+            return limit
+        crop = self.info.get("training", {}).get("max_frames", 196) if isinstance(self.info.get("training"),
+                                                                                   dict) else 196
+        return max(16, min(limit, int(crop)))
 
     def joints_for(self, features: np.ndarray, cleanup: bool = True, control=None) -> tuple[np.ndarray, dict]:
         """Joints of de-normalised features: recovered, placed (a path or a frame-0 key pose moves the model's

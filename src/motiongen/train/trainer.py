@@ -375,7 +375,7 @@ def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, d
             "sampling": {"sampler": cfg.sampler or sampler, "steps": cfg.sampler_steps or steps,
                          "guidance_scale": cfg.guidance_scale, "guidance_schedule": cfg.guidance_schedule},
             "training": {"data": str(cfg.data), "steps": step, "batch_size": cfg.batch_size, "seed": cfg.seed,
-                         "weights": "EMA" if cfg.ema_decay > 0 else "raw"}}
+                         "weights": "EMA" if cfg.ema_decay > 0 else "raw", "max_frames": cfg.max_frames}}
     own = model.state_dict()
     weights = {k: v.to(own[k].dtype) for k, v in ema.items()} if cfg.ema_decay > 0 else None
     update_model_files(out, model, dataset.mean, dataset.std, info, state_dict=weights)
