@@ -152,6 +152,13 @@ def _cmd_generate(args) -> None:
                   + ("" if c["trajectory"]["follow_facing"] else " (facing as the text says)"))
 
 
+def _cmd_serve(args) -> None:
+    from .studio.server import serve
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be 1 to 65535, got {args.port}")
+    serve(args.host, args.port, args.model or None, args.store, args.device)
+
+
 def _cmd_models_list(args) -> None:
     from .models.registry import list_denoisers
     print(f"{'model':<12} {'parameters':>12}  default sampler  description")
@@ -479,6 +486,18 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("id")
     sh.add_argument("--out", required=True, help="x.mp4 or x.gif")
     sh.set_defaults(func=_cmd_data_show)
+
+    sv = sub.add_parser("serve", help="start motiongen studio: a local web page and JSON API (see /docs)",
+                        description="Serve the studio page and its JSON API (OpenAPI at /docs). Binds 127.0.0.1 by "
+                                    "default; any other host is reachable by others and prints a warning.")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=7860)
+    sv.add_argument("--model", action="append", metavar="DIR|NAME",
+                    help="a model directory or packaged name (repeatable; default: the shipped model)")
+    sv.add_argument("--store", default="studio_results", help="folder for results (default ./studio_results)")
+    sv.add_argument("--device", default="cpu")
+    _add_threads(sv)
+    sv.set_defaults(func=_cmd_serve)
     return p
 
 

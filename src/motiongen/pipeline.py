@@ -201,7 +201,7 @@ class MotionPipeline:
                  sampler: str | None = None, steps: int | None = None, guidance_scale: float | None = None,
                  guidance_schedule: str | None = None, batch_size: int = 16, half: bool = False,
                  progress: bool = False, inpaint: list | None = None, literal: bool = False,
-                 cleanup: bool = True, control=None) -> list[GeneratedMotion]:
+                 cleanup: bool = True, control=None, callback=None) -> list[GeneratedMotion]:
         """Generate motions. ``prompts``: a sentence, a :class:`Prompt`, a plan, or a list of them.
 
         For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
@@ -216,7 +216,8 @@ class MotionPipeline:
         ``inpaint``: optional per-prompt ``(reference_features (T, D) de-normalised, weight (T, D) or (T, 1))``
         to hold parts of the result to an earlier motion (used by editing).
         ``control``: a :class:`motiongen.control.MotionControl` (key poses, a path) applied to every prompt; see
-        :meth:`generate_controlled` for continuation and long motion.
+        :meth:`generate_long` for continuation and long motion. ``callback(k, n)``: called at each denoising
+        step of each batch (see :func:`~motiongen.diffusion.sampling.sample`).
         Returns motions in prompt order, samples of a prompt consecutive.
         """
         prompts = self._normalise_prompts(prompts, seconds, literal)
@@ -256,7 +257,7 @@ class MotionPipeline:
         for b0 in range(0, len(jobs), batch_size):
             chunk = jobs[b0:b0 + batch_size]
             results += self._generate_batch(prompts, frames, chunk, seed, num_samples, sampler, steps, guidance,
-                                            half, progress, inpaint, cleanup, controls)
+                                            half, progress, inpaint, cleanup, controls, callback)
         return results
 
     def _normalise_prompts(self, prompts, seconds, literal: bool = False) -> list[Prompt]:
@@ -302,7 +303,7 @@ class MotionPipeline:
         return out
 
     def _generate_batch(self, prompts, frames, chunk, seed, num_samples, sampler, steps, guidance, half,
-                        progress, inpaint, cleanup=True, controls=None) -> list[GeneratedMotion]:
+                        progress, inpaint, cleanup=True, controls=None, callback=None) -> list[GeneratedMotion]:
         t_start = time.perf_counter()
         items = [prompts[i] for i, _ in chunk]
         lengths = [frames[i] for i, _ in chunk]
@@ -339,7 +340,7 @@ class MotionPipeline:
         x = sample(self.denoiser, cond, mask, feature_dim=self.denoiser.config.feature_dim, uncond=uncond,
                    scheduler=scheduler, guidance=guidance, inpaint=paint, generators=generators,
                    diffusion=self.diffusion, progress=progress,
-                   autocast_dtype=torch.float16 if half else None, timings=timings)
+                   autocast_dtype=torch.float16 if half else None, timings=timings, callback=callback)
         if controls is not None:           # the constraints hold exactly on the result, whatever the sampler
             x = paint.apply(x) * mask[..., None]
         t0 = time.perf_counter()

@@ -112,7 +112,7 @@ def _initial_noise(shape, generators, lengths, device, dtype):
 def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None, scheduler=None,
            guidance: Guidance | None = None, inpaint: Inpainting | None = None, generators=None,
            diffusion: GaussianDiffusion | None = None, progress: bool = False, autocast_dtype=None,
-           timings: dict | None = None) -> torch.Tensor:
+           timings: dict | None = None, callback=None) -> torch.Tensor:
     """Draw normalised motions (B, T, D) from ``denoiser``.
 
     ``cond``/``uncond``: the denoiser's condition objects for the text and for the null text (needed when
@@ -120,6 +120,8 @@ def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None,
     ``generators``: one ``torch.Generator`` per sample, so with the deterministic samplers (ddim, dpm) a sample
     depends on its own seed only, not on the batch; DDPM's per-step noise is drawn by diffusers over the padded
     batch, so DDPM samples are reproducible for a given batch.
+    ``callback(k, n)`` is called before step k of n (k from 0) and once more with k = n; an exception it raises
+    (e.g. a cancellation) stops sampling.
     """
     diffusion = diffusion or GaussianDiffusion()
     scheduler = scheduler or make_scheduler("ddim", diffusion)
@@ -136,7 +138,9 @@ def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None,
         mask2 = torch.cat([mask, mask])
     t0 = time.perf_counter()
     steps = scheduler.timesteps
-    for t in tqdm(steps, desc="denoising", disable=not progress, leave=False):
+    for k, t in enumerate(tqdm(steps, desc="denoising", disable=not progress, leave=False)):
+        if callback is not None:
+            callback(k, len(steps))
         t_int = int(t)
         t_batch = torch.full((B,), t_int, device=device, dtype=torch.long)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
@@ -153,6 +157,8 @@ def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None,
         x0 = x0 * mask[..., None]
         x = scheduler.step(x0, t, x, generator=step_gen, return_dict=True).prev_sample
         x = x * mask[..., None]
+    if callback is not None:
+        callback(len(steps), len(steps))
     if timings is not None:
         timings["denoise_s"] = time.perf_counter() - t0
         timings["steps"] = len(steps)

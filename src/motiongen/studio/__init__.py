@@ -1,0 +1,1 @@
+"""motiongen studio: the local web server and page (motiongen serve)."""
