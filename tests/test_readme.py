@@ -30,7 +30,7 @@ def _commands(text: str) -> list[list[str]]:
         if "motiongen " in line:
             cmd = line[line.index("motiongen "):]
             cmd = cmd.split("&&")[0].split("||")[0].strip().rstrip("&").strip()
-            cmd = cmd.replace('"$WORK', '"runs').replace('"$SHARED', '"../shared')
+            cmd = cmd.replace('"$WORK', '"runs').replace('"$SHARED', '"../shared').replace('"$THREADS"', '1')
             out.append(shlex.split(cmd)[1:])
     return out
 

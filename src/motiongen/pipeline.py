@@ -127,9 +127,11 @@ def resolve_model_dir(path: str | os.PathLike | None) -> Path:
         return p
     name = {"finemogen": "default"}.get(str(path), str(path))
     shipped = packaged_models()
-    if name in shipped and os.sep not in str(path):
-        return shipped[name]
     names = ", ".join(["finemogen" if n == "default" else n for n in shipped]) or "none"
+    if os.sep in str(path) or "/" in str(path):
+        raise ModelFileError(f"model directory '{p}' does not exist")
+    if name in shipped:
+        return shipped[name]
     raise ModelFileError(f"model '{path}': no such directory, and not a packaged model (packaged: {names})")
 
 
