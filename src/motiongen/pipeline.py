@@ -445,15 +445,19 @@ class MotionPipeline:
                     new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
                     prompt = Prompt(max(new_part)[1], (b - a) / FPS)
                 paint = None
+                # between windows the hold fades out over its last frames (up to 5), which the new window then
+                # rewrites, so the join is a blend; a user's prefix is held in full and kept as it was
+                ramp = 0 if w == 0 else min(5, held // 2)
                 if held > 0:
                     weight = np.zeros((b - a, 1), np.float32)
                     weight[:held] = 1.0
+                    weight[held - ramp:held, 0] = 1.0 - np.arange(1, ramp + 1) / (ramp + 1)
                     ref = np.zeros((b - a, acc.shape[1]), np.float32)
                     ref[:held] = acc[a:]
                     paint = [(ref, weight)]
                 [m] = self.generate(prompt, num_samples=1, seed=seed + k * 1000 + w, inpaint=paint,
                                     cleanup=False, literal=True, **kwargs)
-                acc = np.concatenate([acc, m.features[held:]], 0)
+                acc = np.concatenate([acc[:len(acc) - ramp], m.features[held - ramp:]], 0)
             feats = acc if not held_first else np.concatenate([prefix[:len(prefix) - held_first], acc], 0)
             from .control import MotionControl
             joints, _ = self.joints_for(feats, cleanup, MotionControl(prefix=prefix) if prefix is not None else None)
