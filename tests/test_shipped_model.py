@@ -63,3 +63,30 @@ def test_the_headline_prompt_walks_and_waves_with_the_shipped_model():
     assert (j[:, 21, 1] > j[:, 17, 1]).mean() < 0.5                          # and not the right one
     [lit] = pipe.generate(text, 4.0, seed=0, literal=True)
     assert np.linalg.norm(lit.joints[-1, 0, [0, 2]] - lit.joints[0, 0, [0, 2]]) < 1.5   # the literal reading waves in place
+
+
+HISTF = PACKAGED_MODELS / "histf"
+
+
+@pytest.mark.skipif(not (HISTF / "config.json").is_file(), reason="no packaged HiSTF in this checkout")
+def test_packaged_histf_by_name_fp16_under_30mb_and_listed(tmp_path, capsys):
+    assert (HISTF / "model.safetensors").stat().st_size < 30e6
+    from safetensors import safe_open
+    with safe_open(str(HISTF / "model.safetensors"), "pt") as f:
+        assert all(str(f.get_tensor(k).dtype) == "torch.float16" for k in list(f.keys())[:5])
+    assert "CC BY-NC 4.0" in (HISTF / "LICENSE.txt").read_text()
+    out = tmp_path / "h"
+    assert main(["generate", "a person walks forward", "--model", "histf", "--out", str(out), "--quiet",
+                 "--preview", "none"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["model"]["type"] == "histf" and meta["sampler"] == "dpm" and meta["steps"] == 10
+    joints = np.load(out / "joints.npy")
+    assert joints.shape == (80, 22, 3) and np.isfinite(joints).all()
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "packaged checkpoints" in listing and "histf" in listing.split("packaged checkpoints")[1]
+
+
+def test_unknown_packaged_name_is_a_clear_error(tmp_path, capsys):
+    assert main(["generate", "a person walks", "--model", "nosuchmodel", "--out", str(tmp_path / "x")]) == 2
+    assert "not a packaged model" in capsys.readouterr().err
