@@ -1,6 +1,6 @@
 """Regenerate the README's preview gifs with the shipped default model (docs/media/*.gif).
 
-    python scripts/make_previews.py
+    python scripts/make_previews.py          # walk, turn, plan, path, continue
 """
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def main() -> None:
                                        "parts": {"right_arm": "wave the right hand above the head"}}]})
     [m] = pipe.generate(plan, seed=0)
     render_motion(m.joints, OUT / "plan.gif", title="walk, then wave", size=(240, 240))
+    # control: a quarter-circle path, and a continuation of the walk above
+    import numpy as np
+
+    from motiongen.control import MotionControl
+    ang = np.linspace(0, np.pi / 2, 120)
+    path = np.stack([2 * (1 - np.cos(ang)), 2 * np.sin(ang)], 1)
+    [m] = pipe.generate("a person walks forward", 6.0, seed=0, control=MotionControl(trajectory=path))
+    render_motion(m.joints, OUT / "path.gif", title="--trajectory: a quarter circle", size=(240, 240))
+    [walk] = pipe.generate("a person walks forward", 3.0, seed=0, literal=True)
+    [cont] = pipe.generate_long("a person waves with the right hand", prefix=walk.features, seconds=3.0, seed=0)
+    render_motion(cont.joints, OUT / "continue.gif", title="--prefix: walk (given), then wave", size=(240, 240))
     for f in sorted(OUT.glob("*.gif")):
         print(f, f.stat().st_size // 1024, "KiB")
 
