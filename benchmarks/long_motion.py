@@ -73,8 +73,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     pipe = MotionPipeline.from_pretrained(a.model)
     kw = {"steps": a.steps} if a.steps else {}
-    print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, max {pipe.denoiser.config.max_frames} frames "
-          f"per window)")
+    print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, windows of up to {pipe.window_frames()} frames)")
     res: dict = {}
 
     def long_run(n_stages: int, label: str):
