@@ -4,6 +4,7 @@ chunk length of the chunked scan swept; then whole HiSTF models (a training step
     python benchmarks/scan_speed.py                          # the full sweep (a few minutes on 2 cores)
     python benchmarks/scan_speed.py --batch 1 8 --channels 256 --chunks 8 16 --device cuda
     python benchmarks/scan_speed.py --skip-scans             # only the model-level figures
+    python benchmarks/scan_speed.py --batch 2 --length 80 --channels 1024 --chunks 4 --skip-models --compile
 
 "channels" is the scan's width (d_inner = 2 x the block width: 1024 at the paper's width 512). Each figure is the
 median of --repeat runs after one warm-up. Cases whose largest tensor would exceed --max-gb are skipped and say so.
@@ -66,12 +67,26 @@ def scans(a, dev):
             cases = [("loop", 0), ("sequential", 0), ("parallel", 0)] + [("chunked", c) for c in a.chunks]
             if dev.type == "cuda":
                 cases.append(("cuda", 0))
+            if a.compile:
+                cases.append(("compiled", 0))
             for mode, chunk in cases:
                 factor = {"chunked": 3 * chunk, "parallel": 6}.get(mode, 3)     # live (B, L, D, N) tensors
                 gb = factor * batch * a.length * channels * a.state * 4 / 2 ** 30
                 label = f"{mode}" + (f"/{chunk}" if chunk else "")
                 if gb > a.max_gb:
                     print(f"{batch:>5} {channels:>5} {label:<12} {'skipped: ~%.1f GB' % gb:>21}")
+                    continue
+                if mode == "compiled":          # the sampling scan through torch.compile: forward only
+                    from motiongen.models.histf.ssm import compile_inference_scan
+                    compile_inference_scan(True)
+                    run = _scan_case(dev, batch, a.length, channels, a.state, "sequential", 0, False)
+                    t0 = time.perf_counter()
+                    run()
+                    first = time.perf_counter() - t0
+                    fwd = _time(run, dev, a.repeat)
+                    compile_inference_scan(False)
+                    print(f"{batch:>5} {channels:>5} {label:<12} {1000 * fwd:>9.1f} {'-':>11}   "
+                          f"(first call, compiling: {first:.1f} s)", flush=True)
                     continue
                 try:
                     fwd = _time(_scan_case(dev, batch, a.length, channels, a.state, mode, chunk, False), dev,
@@ -130,6 +145,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-scans", action="store_true")
     ap.add_argument("--skip-models", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="add the torch.compile-d sampling scan (forward only)")
     ap.add_argument("--train-config", default="configs/histf_cpu_small.toml")
     ap.add_argument("--frames-infer", type=int, default=80, help="frames of the paper-size forward (4 s)")
     a = ap.parse_args()

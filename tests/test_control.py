@@ -75,7 +75,7 @@ def test_trajectory_from_json_csv_and_times(tmp_path):
 ])
 def test_bad_trajectories_name_the_problem(tmp_path, content, match):
     p = tmp_path / "bad.json"
-    p.write_text(json.dumps(content).replace("NaN", "NaN"))
+    p.write_text(json.dumps(content))            # json writes float("nan") as NaN, which it reads back
     with pytest.raises(ControlError, match=match):
         load_trajectory(p, 4.0)
 

@@ -88,7 +88,6 @@ def _cmd_generate(args) -> None:
     common = dict(sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
                   guidance_schedule=args.guidance_schedule, half=args.half, progress=not args.quiet)
     controlled = args.keyframes is not None or args.trajectory is not None
-    fps = 20.0
     if controlled and (args.prefix is not None or args.concat):
         raise ValueError("--keyframes and --trajectory work on one motion; they cannot be combined with --prefix "
                          "or --concat yet")
@@ -113,6 +112,7 @@ def _cmd_generate(args) -> None:
         control = None
         if controlled:
             from .control import MotionControl, load_keyframes, load_trajectory
+            from .pipeline import FPS as fps
             if len(prompts) != 1:
                 raise ValueError("--keyframes and --trajectory take one TEXT or --plan, not a --prompts file")
             seconds = prompts[0].total_frames() / fps if args.plan is not None else args.seconds

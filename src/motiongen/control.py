@@ -365,16 +365,18 @@ def _heading_from_features(f: torch.Tensor) -> torch.Tensor:
     return angle
 
 
-def _interpolate(frames: list[int], values: torch.Tensor, T: int, start: int) -> torch.Tensor:
-    """Piecewise-linear (T, C) through (frame, value) anchors, zero up to ``start`` - 1, held after the last."""
-    anchors = [start - 1] + list(frames)
+def _interpolate(frames, values: torch.Tensor, T: int, start: int) -> torch.Tensor:
+    """Piecewise-linear (T, C) through (frame, value) anchors, zero up to ``start`` - 1, held after the last.
+    ``frames`` increase; vectorised, since the sampler calls it at every step (a path anchors every frame)."""
+    dev, dt = values.device, values.dtype
+    anchors = torch.cat([torch.tensor([start - 1], device=dev), torch.as_tensor(frames, device=dev).long()])
     vals = torch.cat([torch.zeros_like(values[:1]), values], 0)
-    out = torch.zeros(T, values.shape[1], dtype=values.dtype, device=values.device)
-    t = torch.arange(T, device=values.device, dtype=values.dtype)
-    for (a, va), (b, vb) in zip(zip(anchors, vals), zip(anchors[1:], vals[1:])):
-        sel = (t > a) & (t <= b)
-        w = ((t[sel] - a) / max(1, b - a))[:, None]
-        out[sel] = va * (1 - w) + vb * w
+    t = torch.arange(T, device=dev)
+    hi = torch.searchsorted(anchors, t).clamp(1, len(anchors) - 1)          # first anchor >= t
+    lo = hi - 1
+    w = ((t - anchors[lo]).to(dt) / (anchors[hi] - anchors[lo]).clamp(min=1).to(dt)).clamp(0, 1)[:, None]
+    out = vals[lo] * (1 - w) + vals[hi] * w
+    out[t <= anchors[0]] = 0
     out[t > anchors[-1]] = vals[-1]
     return out
 
@@ -389,7 +391,7 @@ def project_features(f: torch.Tensor, ctl: MotionControl, spec: SkeletonSpec = H
 
     Frames of the prefix are never changed. Returns a new tensor.
     """
-    from .motion.quaternion import qrot
+    from .motion.quaternion import qinv, qrot
     f = f.clone()
     T = f.shape[0]
     start = max(1, ctl.held_frames)          # frame 0 (and the prefix) is fixed by the representation
@@ -399,9 +401,11 @@ def project_features(f: torch.Tensor, ctl: MotionControl, spec: SkeletonSpec = H
     dev, dt = f.device, f.dtype
     # 1. heading
     angle = _heading_from_features(f)
-    if ctl.trajectory is not None and ctl.follow_facing:
+    path = None
+    if ctl.trajectory is not None:                                   # the path in the model's frame, (T, 2)
         path = torch.as_tensor(_to_model_frame(np.stack([ctl.trajectory[:, 0], np.zeros(T), ctl.trajectory[:, 1]],
                                                         1), ctl.placement)[:, [0, 2]], dtype=dt, device=dev)
+    if path is not None and ctl.follow_facing:
         step = torch.zeros_like(path)
         step[:-1] = path[1:] - path[:-1]
         step[-1] = step[-2] if T > 1 else step[-1]
@@ -410,8 +414,8 @@ def project_features(f: torch.Tensor, ctl: MotionControl, spec: SkeletonSpec = H
         yaw = torch.atan2(step[:, 0], step[:, 1])
         target = -0.5 * yaw                                           # the model's half-angle
         delta = _wrap_half_angle(target - angle)
-        frames = [i for i in range(start, T) if bool(moving[i])]
-        if frames:
+        frames = torch.nonzero(moving[start:]).flatten() + start
+        if len(frames):
             d = delta[frames]
             d = torch.cumsum(torch.cat([d[:1], _wrap_half_angle(d[1:] - d[:-1])]), 0)   # continuous
             correction = _interpolate(frames, d[:, None], T, start)[:, 0]
@@ -427,16 +431,14 @@ def project_features(f: torch.Tensor, ctl: MotionControl, spec: SkeletonSpec = H
     # 2. root position on the floor, integrated with the new heading
     quat = torch.zeros(T, 4, dtype=dt, device=dev)
     quat[:, 0], quat[:, 2] = torch.cos(angle), torch.sin(angle)
-    inv = quat * torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=dt, device=dev)
+    inv = qinv(quat)
     vel = torch.zeros(T, 3, dtype=dt, device=dev)
     vel[1:, 0], vel[1:, 2] = f[:-1, 1], f[:-1, 2]
     pos = torch.cumsum(qrot(inv, vel), 0)                              # (T, 3), y unused
     target_xz, frames = None, []
-    if ctl.trajectory is not None:
-        path3 = _to_model_frame(np.stack([ctl.trajectory[:, 0], np.zeros(T), ctl.trajectory[:, 1]], 1),
-                                ctl.placement)
+    if path is not None:
         frames = list(range(start, T))
-        target_xz = torch.as_tensor(path3[start:, [0, 2]], dtype=dt, device=dev)
+        target_xz = path[start:]
     elif keys_model:
         frames = [k for k, _ in keys_model]
         target_xz = torch.tensor(np.array([j[0, [0, 2]] for _, j in keys_model]), dtype=dt, device=dev)

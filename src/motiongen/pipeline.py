@@ -381,13 +381,15 @@ class MotionPipeline:
                 m.meta["control"] = cmeta
         return out
 
-    def generate_long(self, stages, *, prefix: np.ndarray | None = None, prefix_seconds: float | None = None,
+    def generate_long(self, stages, seconds: float = 4.0, *, prefix: np.ndarray | None = None,
+                      prefix_seconds: float | None = None,
                       overlap_seconds: float = 1.0, num_samples: int = 1, seed: int = 0, cleanup: bool = True,
                       **kwargs) -> list[GeneratedMotion]:
         """A motion of many stages, or the continuation of ``prefix`` (de-normalised features (P, D), e.g. from
         :func:`motiongen.control.load_prefix`).
 
-        ``stages``: a :class:`~motiongen.plan.Plan`, a sentence, or a list of ``(text, seconds)``. Without a
+        ``stages``: a :class:`~motiongen.plan.Plan`, a sentence (lasting ``seconds``), or a list of
+        ``(text, seconds)``. Without a
         prefix and within the model's ``max_frames``, models that read plans compose the stages in one pass
         (FineMoGen's own composition); otherwise windows of at most ``max_frames`` overlap by
         ``overlap_seconds``, each holding its first frames to the previous window's last ones (with a prefix:
@@ -397,7 +399,7 @@ class MotionPipeline:
         from .control import plan_windows
         from .plan import Plan, PlanError
         if isinstance(stages, str):
-            stages = [(stages, kwargs.pop("seconds", 4.0))]
+            stages = [(stages, seconds)]
         if isinstance(stages, Plan):
             plan = stages
         else:

@@ -161,6 +161,14 @@ class Studio:
         self.queue.put(job)
         return job
 
+    def cancel(self, job: Job) -> None:
+        """A queued job is cancelled at once; a running one stops at its next denoising step."""
+        with self._lock:
+            if job.status in ("queued", "running"):
+                job.cancel.set()
+                if job.status == "queued":
+                    job.status = "cancelled"
+
     def _forget_old_jobs(self, keep: int = 1000) -> None:
         done = [j for j in self.jobs.values() if j.status not in ("queued", "running")]
         for j in sorted(done, key=lambda j: j.created)[:max(0, len(self.jobs) - keep)]:
@@ -387,11 +395,7 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
         job = studio.jobs.get(job_id)
         if job is None:
             raise ApiError(404, f"no job '{job_id[:40]}'", "job_id")
-        with studio._lock:
-            if job.status in ("queued", "running"):
-                job.cancel.set()
-                if job.status == "queued":
-                    job.status = "cancelled"
+        studio.cancel(job)
         return job.public()
 
     @app.get("/api/results", summary="all results, newest first")
