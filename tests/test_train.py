@@ -244,3 +244,25 @@ def test_log_rows_after_the_checkpoint_are_dropped_on_resume(hml_folder, tmp_pat
     log.write_text(log.read_text() + "4,1.0,1.0,0.0,1e-3,1.0\n")       # logged, then killed before a checkpoint
     train(_cfg(hml_folder, tmp_path / "run", steps=6), resume=True, progress=False)
     assert [r.split(",")[0] for r in log.read_text().splitlines()[1:]] == [str(i) for i in range(1, 7)]
+
+
+def test_fine_tuning_starts_from_a_model_folder_with_a_band_limit(hml_folder, tmp_path):
+    base = train(_cfg(hml_folder, tmp_path / "base", steps=3), progress=False)
+    # zero steps of fine-tuning would be the base weights: check the copy through the model folder after one step
+    # at lr 0, where only the copied weights (and the EMA of them) can be in the folder
+    tuned = train(_cfg(hml_folder, tmp_path / "tuned", steps=1, lr=0.0, init_from=str(base), x0_lowpass_hz=5.0),
+                  progress=False)
+    a, b = load_file(str(base / "model.safetensors")), load_file(str(tuned / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    cfg = json.loads((tuned / "config.json").read_text())
+    assert cfg["diffusion"]["x0_lowpass_hz"] == 5.0
+    assert MotionPipeline.from_pretrained(tuned).diffusion.x0_lowpass_hz == 5.0
+    with pytest.raises(TrainError, match="started with x0_lowpass_hz=5.0"):
+        train(_cfg(hml_folder, tmp_path / "tuned", steps=2, lr=0.0, init_from=str(base)), resume=True, progress=False)
+    with pytest.raises(TrainError, match="different architecture"):
+        train(_cfg(hml_folder, tmp_path / "wide", init_from=str(base), model_config={**TINY, "latent_dim": 48}),
+              progress=False)
+    with pytest.raises(TrainError, match="init_from: cannot read"):
+        train(_cfg(hml_folder, tmp_path / "none", init_from=str(tmp_path / "missing")), progress=False)
+    with pytest.raises(TrainError, match="x0_lowpass_hz must be between"):
+        _cfg(hml_folder, tmp_path / "x", x0_lowpass_hz=11.0)

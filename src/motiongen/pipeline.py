@@ -30,7 +30,7 @@ from .diffusion.sampling import (
 from .models.base import Denoiser
 from .models.condition import MotionCondition
 from .models.pretrained import ModelFileError, load_model_dir, save_model_dir
-from .motion.features import denormalize, normalize, recover_joints_from_features
+from .motion.features import denormalize, normalize, recover_joints_from_features, rigid_bone_lengths
 from .skeleton import get_skeleton
 from .text.encoders import (
     TextEncoder,
@@ -148,6 +148,8 @@ class MotionPipeline:
         self.info = dict(info or {})
         self.model_dir = model_dir
         self.skeleton = get_skeleton(self.info.get("skeleton", denoiser.config.feature_dim))
+        #: joints on fixed bone lengths (motion.features.rigid_bone_lengths); False gives the ric positions as decoded
+        self.rigid_skeleton = True
         d = self.info.get("diffusion", {})
         try:
             self.diffusion = GaussianDiffusion.from_config(d if isinstance(d, dict) else {})
@@ -491,9 +493,12 @@ class MotionPipeline:
         frame), cleaned for export (foot locking, leg IK; key frames are blended back to the exact pose), and a
         report of how well the controls are met (key-pose and path errors in metres)."""
         from .control import place_joints
-        raw = recover_joints_from_features(features, self.skeleton.num_joints)
+        decoded = recover_joints_from_features(features, self.skeleton.num_joints)
         if control is not None:
-            raw = place_joints(raw, control.placement)
+            decoded = place_joints(decoded, control.placement)
+        # the model's raw joints: ric positions on a skeleton of fixed bone lengths (rigid_bone_lengths); a given
+        # prefix and exact key poses are restored below from the decoded positions themselves
+        raw = rigid_bone_lengths(decoded, self.skeleton) if self.rigid_skeleton else decoded
         joints = raw
         if cleanup and len(features) >= 2:
             from .motion.cleanup import clean_foot_contacts, contacts_from_features
@@ -504,11 +509,11 @@ class MotionPipeline:
         joints = np.array(joints, copy=True)
         if control.prefix is not None:     # the given motion stays as it was; the cleanup blends in after it
             P = min(control.held_frames, len(joints))
-            joints[:P] = raw[:P]
+            joints[:P] = decoded[:P]
             for d in range(1, 5):
                 if P + d - 1 < len(joints):
                     w = 1.0 - d / 5.0
-                    joints[P + d - 1] = w * raw[P + d - 1] + (1 - w) * joints[P + d - 1]
+                    joints[P + d - 1] = w * decoded[P + d - 1] + (1 - w) * joints[P + d - 1]
             meta["prefix_frames"] = int(control.held_frames)
         if control.keyposes:
             for kp in control.keyposes:            # exact at the key frame, blended over 3 frames either side
@@ -516,7 +521,7 @@ class MotionPipeline:
                     t = kp.frame + d
                     if 0 <= t < len(joints):
                         w = 1.0 - abs(d) / 4.0
-                        joints[t] = w * raw[t] + (1 - w) * joints[t]
+                        joints[t] = w * decoded[t] + (1 - w) * joints[t]
             err = [float(np.linalg.norm(joints[kp.frame] - kp.joints, axis=-1).mean()) for kp in control.keyposes]
             meta["keyframes"] = [{"frame": kp.frame, "mean_joint_error_m": round(e, 5)}
                                  for kp, e in zip(control.keyposes, err)]

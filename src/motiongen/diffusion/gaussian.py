@@ -23,6 +23,9 @@ Parameterisation of the x0 estimate (:meth:`GaussianDiffusion.predict_x0`):
   learn to copy its input; with plain x0 prediction a small model ignores x_t at low noise, which makes sampled
   motion shake frame to frame and different seeds collapse onto one motion (docs/motion_quality.md). The loss is
   the same x0 MSE (and geometric terms) on x0_hat, and the samplers see an x0 predictor either way.
+
+Optionally (``x0_lowpass_hz`` > 0, beyond the papers) the x0 estimate is then band-limited along time by a fixed
+low-pass (:mod:`.bandlimit`), in training and in sampling alike.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import torch
 
 from ..motion.features import recover_joints_from_features
 from ..skeleton import get_skeleton
+from .bandlimit import lowpass_frames
 
 __all__ = ["GaussianDiffusion", "LossWeights", "PARAMETERIZATIONS", "masked_mse"]
 
@@ -60,12 +64,16 @@ class GaussianDiffusion:
     """Linear-beta DDPM schedule (T steps) with x0 prediction. Sampling lives in :mod:`.sampling`."""
 
     def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
-                 parameterization: str = "x0"):
+                 parameterization: str = "x0", x0_lowpass_hz: float = 0.0, fps: float = 20.0):
         if num_timesteps < 1:
             raise ValueError(f"num_timesteps must be >= 1, got {num_timesteps}")
         if parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {parameterization!r}")
+        if not (0.0 <= x0_lowpass_hz <= fps / 2) or fps <= 0:
+            raise ValueError(f"x0_lowpass_hz must be between 0 (off) and fps/2 = {fps / 2:g}, got {x0_lowpass_hz!r}")
         self.parameterization = parameterization
+        self.x0_lowpass_hz = float(x0_lowpass_hz)
+        self.fps = float(fps)
         self.num_timesteps = num_timesteps
         self.beta_start = beta_start
         self.beta_end = beta_end
@@ -73,14 +81,17 @@ class GaussianDiffusion:
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
 
     def config(self) -> dict:
-        return {"num_timesteps": self.num_timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
-                "beta_schedule": "linear", "prediction_type": "sample", "parameterization": self.parameterization}
+        out = {"num_timesteps": self.num_timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
+               "beta_schedule": "linear", "prediction_type": "sample", "parameterization": self.parameterization}
+        if self.x0_lowpass_hz:
+            out.update(x0_lowpass_hz=self.x0_lowpass_hz, fps=self.fps)
+        return out
 
     @classmethod
     def from_config(cls, d: dict) -> GaussianDiffusion:
         """From a model folder's ``diffusion`` entry (folders that predate ``parameterization`` predict x0)."""
         return cls(int(d.get("num_timesteps", 1000)), float(d.get("beta_start", 1e-4)), float(d.get("beta_end", 0.02)),
-                   str(d.get("parameterization", "x0")))
+                   str(d.get("parameterization", "x0")), float(d.get("x0_lowpass_hz", 0.0)), float(d.get("fps", 20.0)))
 
     def predict_x0(self, denoiser, x_t: torch.Tensor, t: torch.Tensor, cond, mask: torch.Tensor) -> torch.Tensor:
         """The x0 estimate of the chosen parameterisation (module docstring)."""
@@ -88,6 +99,9 @@ class GaussianDiffusion:
         if self.parameterization == "skip":
             abar = self.alphas_cumprod.to(x_t.device)[t].reshape(-1, *([1] * (x_t.dim() - 1)))
             out = abar.sqrt().to(out.dtype) * x_t.to(out.dtype) + (1.0 - abar).sqrt().to(out.dtype) * out
+        if self.x0_lowpass_hz:
+            contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
+            out = lowpass_frames(out, mask, self.fps, self.x0_lowpass_hz, contact)
         return out
 
     def sample_timesteps(self, batch: int, generator: torch.Generator | None = None,

@@ -27,7 +27,7 @@ from .quaternion import (
 __all__ = [
     "bone_offsets_from_joints", "inverse_kinematics", "forward_kinematics", "uniform_skeleton",
     "humanml3d_target_offsets", "offsets_from_template", "joints_to_features", "recover_root_rotation_and_position",
-    "recover_joints_from_features", "recover_joints_from_rotations", "mirror_joints", "mirror_features", "normalize", "denormalize",
+    "recover_joints_from_features", "recover_joints_from_rotations", "rigid_bone_lengths", "mirror_joints", "mirror_features", "normalize", "denormalize",
 ]
 
 # Bone offsets of HumanML3D's target skeleton: raw directions x bone lengths of the first frame of
@@ -260,6 +260,35 @@ def recover_joints_from_features(features, num_joints: int | None = None):
     pos = torch.cat([pos[..., :1] + root[..., None, :1], pos[..., 1:2], pos[..., 2:3] + root[..., None, 2:3]], dim=-1)
     out = torch.cat([root[..., None, :], pos], dim=-2)
     return out.numpy() if was_numpy else out
+
+
+def rigid_bone_lengths(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D,
+                       lengths: np.ndarray | None = None) -> np.ndarray:
+    """Joints (T, J, 3) reconciled with a skeleton of fixed bone lengths: walking the tree from the pelvis, each
+    joint is put at its parent plus the bone's fixed length along the recovered bone direction.
+
+    The ``ric`` channels give every joint's position independently, so a model's small position errors show as
+    bones that stretch from frame to frame (docs/motion_quality.md); directions carry the pose, lengths are the
+    skeleton's. ``lengths`` (J,) defaults to each bone's median length over the motion, so bone lengths are
+    constant by construction and the pelvis trajectory is unchanged."""
+    j = np.asarray(joints, dtype=np.float64)
+    if j.ndim != 3 or j.shape[1] != spec.num_joints or j.shape[2] != 3:
+        raise ValueError(f"joints: expected (T, {spec.num_joints}, 3), got {j.shape}")
+    parents = spec.parents
+    bones = np.stack([j[:, c] - j[:, max(p, 0)] for c, p in enumerate(parents)], axis=1)     # (T, J, 3)
+    norm = np.linalg.norm(bones, axis=-1, keepdims=True)
+    if lengths is None:
+        lengths = np.median(norm[..., 0], axis=0)
+    lengths = np.asarray(lengths, dtype=np.float64)
+    if lengths.shape != (spec.num_joints,):
+        raise ValueError(f"lengths: expected ({spec.num_joints},), got {lengths.shape}")
+    unit = bones / np.maximum(norm, 1e-9)
+    out = np.empty_like(j)
+    out[:, 0] = j[:, 0]
+    for c, p in enumerate(parents):
+        if p >= 0:
+            out[:, c] = out[:, p] + unit[:, c] * lengths[c]
+    return out.astype(np.asarray(joints).dtype, copy=False)
 
 
 # ---- mirroring ----------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     cond_drop: float = 0.1
     parameterization: str = "skip"      # x0 (the papers) | skip (x0 = sqrt(abar) x_t + sqrt(1-abar) F; see gaussian.py)
+    x0_lowpass_hz: float = 0.0          # band-limit the x0 estimate along time (diffusion/bandlimit.py); 0 = off
+    init_from: str = ""                 # start from this model folder's weights (fine-tuning); "" = random init
     loss_simple: float = 1.0
     loss_pos: float = 0.0
     loss_foot: float = 0.0
@@ -154,7 +156,7 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
               "max_frames": (8, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1e6),
               "ema_decay": (0.0, 0.999999), "min_lr_ratio": (0.0, 1.0), "step_gamma": (0.0, 1.0),
               "loss_simple": (0.0, 1e6), "loss_pos": (0.0, 1e6), "loss_foot": (0.0, 1e6), "loss_vel": (0.0, 1e6),
-              "mirror": (0.0, 1.0), "max_minutes": (0.0, 1e7), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000)}
+              "mirror": (0.0, 1.0), "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000)}
     for name, (lo, hi) in ranges.items():
         v = getattr(cfg, name)
         if not lo <= v <= hi:
@@ -251,6 +253,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         model = build_denoiser(cfg.model, feature_dim=D, text_dim=encoder.dim, **cfg.model_config).to(device)
     except (TypeError, ValueError) as e:
         raise TrainError(f"model_config: {e}") from e
+    if cfg.init_from and not resume:
+        _load_initial_weights(model, cfg.init_from, dataset.mean)
     ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -264,8 +268,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         except Exception as e:        # truncated, not a checkpoint, or from something else entirely
             raise TrainError(f"--resume: '{state_file}' is not a readable motiongen checkpoint ({e}); start a new "
                              f"run in another folder") from e
-        legacy = {"parameterization": "x0"}        # runs saved before the field existed predicted x0
-        for key in ("model", "model_config", "seed", "batch_size", "text_encoder", "parameterization"):
+        legacy = {"parameterization": "x0", "x0_lowpass_hz": 0.0}    # runs saved before the fields existed
+        for key in ("model", "model_config", "seed", "batch_size", "text_encoder", "parameterization",
+                    "x0_lowpass_hz"):
             if saved.get(key, legacy.get(key)) != json.loads(json.dumps(getattr(cfg, key))):
                 raise TrainError(f"--resume: the run was started with {key}={saved.get(key, legacy.get(key))!r}, now "
                                  f"{getattr(cfg, key)!r}; resume with the same settings")
@@ -277,7 +282,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
-    diffusion = GaussianDiffusion(parameterization=cfg.parameterization)
+    diffusion = GaussianDiffusion(parameterization=cfg.parameterization, x0_lowpass_hz=cfg.x0_lowpass_hz)
     mean_t = torch.as_tensor(dataset.mean, device=device)
     std_t = torch.as_tensor(dataset.std, device=device)
     batches = _Batches(dataset, cfg.batch_size, cfg.seed, world, rank)
@@ -364,6 +369,25 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     return (out, model) if return_model else out
 
 
+def _load_initial_weights(model, folder: str, mean: np.ndarray) -> None:
+    """``init_from``: copy a model folder's weights into ``model``. The architecture and the normalisation
+    statistics (the corpus) must be the same, else the weights would mean something else."""
+    from safetensors.torch import load_file
+    path = Path(folder) / "model.safetensors"
+    try:
+        state = load_file(str(path))
+        init_mean = np.load(Path(folder) / "mean.npy")
+    except Exception as e:           # missing, truncated or not a safetensors file
+        raise TrainError(f"init_from: cannot read the model folder '{folder}': {e}") from e
+    own = model.state_dict()
+    if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
+        raise TrainError(f"init_from: the weights in '{path}' do not fit this model_config (different architecture)")
+    if init_mean.shape != np.shape(mean) or not np.allclose(init_mean, mean, atol=1e-4):
+        raise TrainError(f"init_from: '{folder}' was trained with other normalisation statistics (mean.npy differs "
+                         f"from the dataset's); fine-tune on the corpus it was trained on")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
 def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, dataset, encoder) -> None:
     state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "ema": {k: v.cpu() for k, v in ema.items()}, "optimizer": optimizer.state_dict(), "step": step,
@@ -371,7 +395,8 @@ def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, d
     atomic_write(_state_path(out), lambda p: torch.save(state, p), suffix=".pt")
     sampler, steps = model.default_sampler
     info = {"skeleton": dataset.spec.name, "text_encoder": encoder.spec(), "fps": 20.0,
-            "diffusion": GaussianDiffusion(parameterization=cfg.parameterization).config(),
+            "diffusion": GaussianDiffusion(parameterization=cfg.parameterization,
+                                           x0_lowpass_hz=cfg.x0_lowpass_hz).config(),
             "sampling": {"sampler": cfg.sampler or sampler, "steps": cfg.sampler_steps or steps,
                          "guidance_scale": cfg.guidance_scale, "guidance_schedule": cfg.guidance_schedule},
             "training": {"data": str(cfg.data), "steps": step, "batch_size": cfg.batch_size, "seed": cfg.seed,

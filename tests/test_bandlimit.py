@@ -1,0 +1,94 @@
+"""The band-limited x0 estimate (diffusion/bandlimit.py) and the fixed-bone-length joints (rigid_bone_lengths)."""
+import numpy as np
+import pytest
+import torch
+
+from motiongen.diffusion.bandlimit import lowpass_frames, lowpass_matrix, lowpass_response
+from motiongen.diffusion.gaussian import GaussianDiffusion
+from motiongen.diffusion.sampling import make_scheduler, sample
+from motiongen.motion.features import recover_joints_from_features, rigid_bone_lengths
+from motiongen.skeleton import HUMANML3D
+
+
+def _tone(T, hz, fps=20.0):
+    return np.cos(2 * np.pi * hz * (np.arange(T) + 0.5) / fps)
+
+
+def test_the_filter_keeps_slow_motion_and_removes_fast_motion():
+    T, fps = 120, 20.0
+    m = lowpass_matrix(T, fps, 5.0)
+    assert np.allclose(m, m.T)
+    slow, fast = _tone(T, 1.0), _tone(T, 8.0)
+    assert np.abs(m @ slow - slow).max() < 1e-6         # 1 Hz is in the pass band: unchanged
+    assert np.abs(m @ fast).max() < 0.02                # 8 Hz is above 1.25 x 5 Hz: gone
+    assert np.abs(m @ np.ones(T) - 1).max() < 1e-9       # a still pose stays exactly still
+    ramp = np.linspace(0, 3, T)                          # steady travel: no ringing at the ends worth a centimetre
+    assert np.abs(m @ ramp - ramp).max() < 0.01
+    assert lowpass_response(np.array([0.0, 3.75, 5.0, 6.25, 9.0]), 5.0).tolist() == pytest.approx([1, 1, 0.5, 0, 0])
+    with pytest.raises(ValueError, match="cutoff_hz"):
+        lowpass_matrix(10, 20.0, 0.0)
+
+
+def test_lowpass_frames_filters_each_valid_prefix_and_skips_padding_and_contacts():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 40, 6, generator=g, dtype=torch.float64)
+    mask = torch.zeros(3, 40, dtype=torch.bool)
+    for b, n in enumerate((40, 25, 25)):
+        mask[b, :n] = True
+    y = lowpass_frames(x, mask, 20.0, 5.0, skip_channels=slice(4, 6))
+    assert torch.equal(y[1:, 25:], x[1:, 25:])                       # padding untouched
+    assert torch.equal(y[..., 4:], x[..., 4:])                       # skipped channels untouched
+    m25 = torch.as_tensor(lowpass_matrix(25, 20.0, 5.0))
+    assert torch.allclose(y[1, :25, :4], m25 @ x[1, :25, :4])        # the matrix of the motion's own length
+    assert not torch.allclose(y[0, :, :4], x[0, :, :4])
+    xr = x.clone().requires_grad_(True)                              # differentiable, for the training loss
+    lowpass_frames(xr, mask, 20.0, 5.0).sum().backward()
+    assert torch.isfinite(xr.grad).all() and xr.grad.abs().sum() > 0
+
+
+def test_diffusion_with_a_band_limit_samples_smooth_motion_and_records_it():
+    d = GaussianDiffusion(parameterization="skip", x0_lowpass_hz=4.0)
+    assert d.config()["x0_lowpass_hz"] == 4.0
+    assert GaussianDiffusion.from_config(d.config()).x0_lowpass_hz == 4.0
+    assert GaussianDiffusion.from_config({}).x0_lowpass_hz == 0.0          # folders from before the field: off
+    with pytest.raises(ValueError, match="x0_lowpass_hz"):
+        GaussianDiffusion(x0_lowpass_hz=15.0)
+
+    class Zero(torch.nn.Module):                     # a network that learned nothing: x0_hat follows x_t
+        def forward(self, x, t, cond, mask):
+            return torch.zeros_like(x)
+    T, D = 60, 263
+    mask = torch.ones(2, T, dtype=torch.bool)
+    gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    outs = {}
+    for hz in (0.0, 4.0):
+        dd = GaussianDiffusion(parameterization="skip", x0_lowpass_hz=hz)
+        outs[hz] = sample(Zero(), None, mask, feature_dim=D, scheduler=make_scheduler("ddim", dd, 10), diffusion=dd,
+                          generators=[torch.Generator().manual_seed(g.initial_seed()) for g in gens])
+    spec = np.abs(np.fft.rfft(outs[4.0][0, :, :259].numpy(), axis=0)) ** 2
+    freqs = np.fft.rfftfreq(T, 1 / 20.0)
+    raw = np.abs(np.fft.rfft(outs[0.0][0, :, :259].numpy(), axis=0)) ** 2
+    share = lambda p: p[freqs > 5.5].sum() / p[1:].sum()            # noqa: E731
+    assert share(raw) > 0.2 and share(spec) < 0.01                   # white noise in, band-limited out
+    contact = slice(259, 263)
+    assert share(np.abs(np.fft.rfft(outs[4.0][0, :, contact].numpy(), axis=0)) ** 2) > 0.2   # contacts: not filtered
+
+
+def test_rigid_bone_lengths_makes_bones_constant_and_keeps_directions(real_samples):
+    joints = recover_joints_from_features(next(iter(real_samples.values()))[0][:80]).astype(np.float64)
+    rng = np.random.default_rng(0)
+    noisy = joints + rng.normal(scale=0.01, size=joints.shape)
+    fixed = rigid_bone_lengths(noisy)
+    parents = HUMANML3D.parents
+    for c, p in enumerate(parents):
+        if p < 0:
+            continue
+        lengths = np.linalg.norm(fixed[:, c] - fixed[:, p], axis=-1)
+        assert lengths.std() < 1e-9
+        a, b = noisy[:, c] - noisy[:, p], fixed[:, c] - fixed[:, p]
+        cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        assert cos.min() > 0.999999                                   # the recovered bone direction is kept
+    assert np.allclose(fixed[:, 0], noisy[:, 0])                       # the pelvis path is unchanged
+    assert np.abs(rigid_bone_lengths(joints) - joints).max() < 1e-3   # a real (rigid) motion barely moves
+    with pytest.raises(ValueError, match="joints"):
+        rigid_bone_lengths(joints[:, :5])
