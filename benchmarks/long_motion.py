@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-5min", action="store_true")
+    ap.add_argument("--x0-lowpass", type=float, default=None, metavar="HZ",
+                    help="ablation: band limit of the x0 estimate (default: the model's own; 0 = off)")
     ap.add_argument("--json", help="also write the figures here")
     a = ap.parse_args()
     import torch
@@ -72,8 +74,11 @@ def main() -> None:
     print("command: python " + " ".join(sys.argv))
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     pipe = MotionPipeline.from_pretrained(a.model)
+    if a.x0_lowpass is not None:
+        pipe.diffusion.x0_lowpass_hz = a.x0_lowpass
     kw = {"steps": a.steps} if a.steps else {}
-    print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, windows of up to {pipe.window_frames()} frames)")
+    print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, windows of up to {pipe.window_frames()} frames, "
+          f"x0 band limit {pipe.diffusion.x0_lowpass_hz:g} Hz)")
     res: dict = {}
 
     def long_run(n_stages: int, label: str):

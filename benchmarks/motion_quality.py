@@ -95,6 +95,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--x0-lowpass", type=float, default=None, metavar="HZ",
                     help="ablation: band limit of the x0 estimate while sampling (default: the model's own; 0 = off)")
+    ap.add_argument("--sampler", default=None, help="ddim | dpm | ddpm (default: the model's)")
+    ap.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    ap.add_argument("--guidance", type=float, default=None, help="ablation: guidance scale (default: the model's)")
     ap.add_argument("--ric-joints", action="store_true",
                     help="ablation: joints from the ric channels as decoded, without fixed bone lengths")
     args = ap.parse_args(argv)
@@ -132,7 +135,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         # literal: the benchmark measures the model on the caption itself, not on a plan read from it
         motions = pipe.generate(prompts, num_samples=args.samples, seed=args.seed, cleanup=False, literal=True,
-                                batch_size=16)
+                                batch_size=16, guidance_scale=args.guidance,
+                                sampler=args.sampler, steps=args.steps)
         seconds = time.perf_counter() - t0
         from motiongen.motion.cleanup import clean_foot_contacts, contacts_from_features
         raw, clean, spreads = [], [], []
