@@ -92,3 +92,19 @@ def test_rigid_bone_lengths_makes_bones_constant_and_keeps_directions(real_sampl
     assert np.abs(rigid_bone_lengths(joints) - joints).max() < 1e-3   # a real (rigid) motion barely moves
     with pytest.raises(ValueError, match="joints"):
         rigid_bone_lengths(joints[:, :5])
+
+
+def test_pipeline_joints_raw_and_cleaned_have_constant_bones():
+    from motiongen.pipeline import MotionPipeline, default_model_dir
+    pipe = MotionPipeline.from_pretrained(default_model_dir())
+
+    def worst_cv(j):
+        cvs = [np.linalg.norm(j[:, c] - j[:, p], axis=-1) for c, p in enumerate(HUMANML3D.parents) if p >= 0]
+        return max(x.std() / x.mean() for x in cvs)
+    [cleaned] = pipe.generate("a person walks forward", 2.0, seed=0, steps=5)
+    [raw] = pipe.generate("a person walks forward", 2.0, seed=0, steps=5, cleanup=False)
+    assert worst_cv(cleaned.joints) < 1e-5 and worst_cv(raw.joints) < 1e-5
+    pipe.rigid_skeleton = False                      # the ric positions as decoded: the model's bones stretch
+    [ric] = pipe.generate("a person walks forward", 2.0, seed=0, steps=5, cleanup=False)
+    assert worst_cv(ric.joints) > 1e-3
+    assert np.allclose(ric.joints[:, 0], raw.joints[:, 0], atol=1e-5)     # same pelvis path

@@ -503,6 +503,8 @@ class MotionPipeline:
         if cleanup and len(features) >= 2:
             from .motion.cleanup import clean_foot_contacts, contacts_from_features
             joints = clean_foot_contacts(raw, contacts_from_features(features, self.skeleton), self.skeleton)
+            if self.rigid_skeleton:            # the cleanup's filter moves the bones the leg IK does not hold
+                joints = rigid_bone_lengths(joints, self.skeleton)
         meta: dict = {}
         if control is None or not control.active:
             return joints, meta
