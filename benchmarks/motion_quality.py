@@ -138,14 +138,13 @@ def main(argv=None) -> int:
                                 batch_size=16, guidance_scale=args.guidance,
                                 sampler=args.sampler, steps=args.steps)
         seconds = time.perf_counter() - t0
-        from motiongen.motion.cleanup import clean_foot_contacts, contacts_from_features
         raw, clean, spreads = [], [], []
         for i in range(len(clips)):
             group = motions[i * args.samples:(i + 1) * args.samples]
             for m in group:
                 ok = action_check(captions[i], m.joints)
                 raw.append({**motion_quality(m.joints), "action_ok": ok})
-                cleaned = clean_foot_contacts(m.joints, contacts_from_features(m.features))
+                cleaned, _ = pipe.joints_for(m.features, cleanup=True)      # exactly what is exported
                 clean.append({**motion_quality(cleaned), "action_ok": action_check(captions[i], cleaned)})
             if len(group) > 1:
                 spreads.append(spread([m.joints for m in group]))
