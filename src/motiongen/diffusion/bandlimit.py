@@ -7,10 +7,18 @@ levels; that noise survives into the sample as shaking. Projecting the x0 estima
 exactly that part, whatever the network learned, while leaving motion content below the cutoff alone.
 
 The filter is a DCT-II over each motion's valid frames (the even extension has no wrap-around at the ends) with a
-raised-cosine response: 1 below 0.75 f_c, 0 above 1.25 f_c, 0.5 at f_c. It is linear and the same at training and
-sampling time, so it is part of the model's parameterisation: the loss is taken on the filtered estimate and
-the samplers (DDIM, DPM-Solver++, whose last step returns a combination of x0 estimates) return band-limited
-motion. Foot-contact channels are binary labels, not signals, and pass unfiltered.
+raised-cosine response: 1 below 0.75 f_c, 0 above 1.25 f_c, 0.5 at f_c. Foot-contact channels are binary labels,
+not signals, and pass unfiltered. It is linear, so classifier-free guidance and inpainting (linear combinations of
+x0 estimates) keep the estimate band-limited, and DDIM and DPM-Solver++, whose last step returns a combination of
+x0 estimates, return band-limited motion.
+
+Two ways to use it (``x0_lowpass_hz`` of a model folder's ``diffusion`` entry, and of the training config):
+
+* at sampling only, on a model trained without it: what the packaged models do (4 Hz). A model trained with the
+  velocity loss already keeps its x0 estimates smooth; the filter removes the frame-to-frame residue;
+* in training too (the loss taken on the filtered estimate): tried, and worse. The loss then no longer sees the
+  network's output above the cutoff, the network stops keeping it small, and the part in the filter's transition
+  band leaks through (docs/motion_quality.md has the figures).
 """
 from __future__ import annotations
 
