@@ -449,13 +449,15 @@ class MotionPipeline:
                     new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
                     prompt = Prompt(max(new_part)[1], (b - a) / FPS)
                 paint = None
-                # between windows the hold fades out over its last frames (up to 5), which the new window then
-                # rewrites, so the join is a blend; a user's prefix is held in full and kept as it was
-                ramp = 0 if w == 0 else min(5, held // 2)
+                # between windows the hold fades out over its last frames (up to 10), which the new window then
+                # rewrites, so the join is a blend; the fade is a quintic smoothstep (continuous first and second
+                # derivatives, so the blend adds no jerk spike at its ends); a user's prefix is held in full
+                ramp = 0 if w == 0 else min(10, held // 2)
                 if held > 0:
                     weight = np.zeros((b - a, 1), np.float32)
                     weight[:held] = 1.0
-                    weight[held - ramp:held, 0] = 1.0 - np.arange(1, ramp + 1) / (ramp + 1)
+                    u = np.arange(1, ramp + 1) / (ramp + 1)
+                    weight[held - ramp:held, 0] = 1.0 - u ** 3 * (10 - 15 * u + 6 * u ** 2)
                     ref = np.zeros((b - a, acc.shape[1]), np.float32)
                     ref[:held] = acc[a:]
                     paint = [(ref, weight)]
