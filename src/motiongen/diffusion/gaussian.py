@@ -25,7 +25,8 @@ Parameterisation of the x0 estimate (:meth:`GaussianDiffusion.predict_x0`):
   the same x0 MSE (and geometric terms) on x0_hat, and the samplers see an x0 predictor either way.
 
 Optionally (``x0_lowpass_hz`` > 0, beyond the papers) the x0 estimate is then band-limited along time by a fixed
-low-pass (:mod:`.bandlimit`), in training and in sampling alike.
+low-pass (:mod:`.bandlimit`): at sampling only when set in a model folder after training (the packaged models),
+in training too when set in a training config.
 """
 from __future__ import annotations
 
