@@ -85,6 +85,7 @@ def test_packaged_histf_by_name_fp16_under_30mb_and_listed(tmp_path, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert "packaged checkpoints" in listing and "histf" in listing.split("packaged checkpoints")[1]
+    assert "samples with dpm 15, 4 Hz band limit" in listing.split("packaged checkpoints")[1]
 
 
 def test_unknown_packaged_name_is_a_clear_error(tmp_path, capsys):

@@ -183,8 +183,13 @@ def _cmd_models_list(args) -> None:
         size = (path / "model.safetensors").stat().st_size / 2 ** 20 if (path / "model.safetensors").is_file() else 0
         training = cfg.get("training", {})
         label = "finemogen (default)" if name == "default" else name
+        sampling = cfg.get("sampling", {}) if isinstance(cfg.get("sampling"), dict) else {}
+        diffusion = cfg.get("diffusion", {}) if isinstance(cfg.get("diffusion"), dict) else {}
+        sampler = f"{sampling.get('sampler', '?')} {sampling.get('steps', '?')}"
+        if isinstance(diffusion.get("x0_lowpass_hz"), (int, float)) and diffusion["x0_lowpass_hz"] > 0:
+            sampler += f", {diffusion['x0_lowpass_hz']:g} Hz band limit"
         print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MB  {training.get('steps', '?')} steps, "
-              f"{cfg.get('license', 'see LICENSE.txt')}")
+              f"samples with {sampler}; {cfg.get('license', 'see LICENSE.txt')}")
 
 
 def _parse_overrides(items: list[str]) -> dict:
