@@ -45,20 +45,30 @@ def _matrix(length: int, fps: float, cutoff_hz: float) -> np.ndarray:
     basis = np.sqrt(2.0 / length) * np.cos(math.pi * (n[None] + 0.5) * k / length)     # (K, T), orthonormal
     basis[0] /= math.sqrt(2.0)
     gain = lowpass_response(k[:, 0] * fps / (2.0 * length), cutoff_hz)
-    return basis.T @ (gain[:, None] * basis)                                             # (T, T), symmetric
+    m = basis.T @ (gain[:, None] * basis)                                                # (T, T), symmetric
+    m.flags.writeable = False                                                            # shared by the cache
+    return m
+
+
+@functools.lru_cache(maxsize=128)
+def _matrix_tensor(length: int, fps: float, cutoff_hz: float, dtype: torch.dtype, device: torch.device):
+    """The matrix as a tensor, made once per (length, dtype, device): the sampler filters at every step."""
+    return torch.tensor(_matrix(length, fps, cutoff_hz), dtype=dtype, device=device)
 
 
 def lowpass_matrix(length: int, fps: float, cutoff_hz: float) -> np.ndarray:
     """The (length, length) matrix of the filter over one motion of ``length`` frames."""
     if length < 1 or fps <= 0 or cutoff_hz <= 0:
         raise ValueError(f"lowpass_matrix: need length >= 1, fps > 0, cutoff_hz > 0 (got {length}, {fps}, {cutoff_hz})")
-    return _matrix(int(length), float(fps), float(cutoff_hz))
+    return _matrix(int(length), float(fps), float(cutoff_hz)).copy()
 
 
 def lowpass_frames(x: torch.Tensor, mask: torch.Tensor | None, fps: float, cutoff_hz: float,
                    skip_channels: slice | None = None) -> torch.Tensor:
     """Low-pass ``x`` (B, T, D) along time over each motion's valid frames (a prefix, given by ``mask`` (B, T));
     padded frames and the ``skip_channels`` pass unchanged. Differentiable (a matrix product)."""
+    if fps <= 0 or cutoff_hz <= 0:
+        raise ValueError(f"lowpass_frames: need fps > 0 and cutoff_hz > 0 (got {fps}, {cutoff_hz})")
     B, T = x.shape[:2]
     lengths = [T] * B if mask is None else [int(v) for v in mask.reshape(B, T).sum(1).tolist()]
     keep = torch.ones(x.shape[-1], dtype=torch.bool, device=x.device)
@@ -69,7 +79,7 @@ def lowpass_frames(x: torch.Tensor, mask: torch.Tensor | None, fps: float, cutof
         if length < 2:
             continue
         rows = [b for b, n in enumerate(lengths) if n == length]
-        m = torch.as_tensor(lowpass_matrix(length, fps, cutoff_hz), dtype=x.dtype, device=x.device)
+        m = _matrix_tensor(int(length), float(fps), float(cutoff_hz), x.dtype, x.device)
         idx = torch.as_tensor(rows, device=x.device)
         seg = x[idx, :length][..., keep]                                # (b, L, C)
         filt = torch.einsum("st,btc->bsc", m, seg)

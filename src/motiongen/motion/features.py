@@ -262,26 +262,20 @@ def recover_joints_from_features(features, num_joints: int | None = None):
     return out.numpy() if was_numpy else out
 
 
-def rigid_bone_lengths(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D,
-                       lengths: np.ndarray | None = None) -> np.ndarray:
+def rigid_bone_lengths(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D) -> np.ndarray:
     """Joints (T, J, 3) reconciled with a skeleton of fixed bone lengths: walking the tree from the pelvis, each
-    joint is put at its parent plus the bone's fixed length along the recovered bone direction.
+    joint is put at its parent plus the bone's median length (over the motion) along the recovered bone direction.
 
     The ``ric`` channels give every joint's position independently, so a model's small position errors show as
     bones that stretch from frame to frame (docs/motion_quality.md); directions carry the pose, lengths are the
-    skeleton's. ``lengths`` (J,) defaults to each bone's median length over the motion, so bone lengths are
-    constant by construction and the pelvis trajectory is unchanged."""
+    skeleton's. Bone lengths are then constant by construction and the pelvis trajectory is unchanged."""
     j = np.asarray(joints, dtype=np.float64)
     if j.ndim != 3 or j.shape[1] != spec.num_joints or j.shape[2] != 3:
         raise ValueError(f"joints: expected (T, {spec.num_joints}, 3), got {j.shape}")
     parents = spec.parents
     bones = np.stack([j[:, c] - j[:, max(p, 0)] for c, p in enumerate(parents)], axis=1)     # (T, J, 3)
     norm = np.linalg.norm(bones, axis=-1, keepdims=True)
-    if lengths is None:
-        lengths = np.median(norm[..., 0], axis=0)
-    lengths = np.asarray(lengths, dtype=np.float64)
-    if lengths.shape != (spec.num_joints,):
-        raise ValueError(f"lengths: expected ({spec.num_joints},), got {lengths.shape}")
+    lengths = np.median(norm[..., 0], axis=0)
     unit = bones / np.maximum(norm, 1e-9)
     out = np.empty_like(j)
     out[:, 0] = j[:, 0]

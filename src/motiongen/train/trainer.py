@@ -254,7 +254,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     except (TypeError, ValueError) as e:
         raise TrainError(f"model_config: {e}") from e
     if cfg.init_from and not resume:
-        _load_initial_weights(model, cfg.init_from, dataset.mean)
+        _load_initial_weights(model, cfg, dataset.mean, dataset.std)
     ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -369,23 +369,25 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     return (out, model) if return_model else out
 
 
-def _load_initial_weights(model, folder: str, mean: np.ndarray) -> None:
-    """``init_from``: copy a model folder's weights into ``model``. The architecture and the normalisation
-    statistics (the corpus) must be the same, else the weights would mean something else."""
-    from safetensors.torch import load_file
-    path = Path(folder) / "model.safetensors"
+def _load_initial_weights(model, cfg: TrainConfig, mean: np.ndarray, std: np.ndarray) -> None:
+    """``init_from``: copy a model folder's weights into ``model`` (read and checked by ``load_model_dir``). The
+    model type, the architecture and the normalisation statistics (the corpus) must be the same, else the
+    weights would mean something else."""
+    from ..models.pretrained import ModelFileError, load_model_dir
     try:
-        state = load_file(str(path))
-        init_mean = np.load(Path(folder) / "mean.npy")
-    except Exception as e:           # missing, truncated or not a safetensors file
-        raise TrainError(f"init_from: cannot read the model folder '{folder}': {e}") from e
+        init, info, init_mean, init_std = load_model_dir(cfg.init_from)
+    except ModelFileError as e:
+        raise TrainError(f"init_from: {e}") from e
     own = model.state_dict()
-    if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
-        raise TrainError(f"init_from: the weights in '{path}' do not fit this model_config (different architecture)")
-    if init_mean.shape != np.shape(mean) or not np.allclose(init_mean, mean, atol=1e-4):
-        raise TrainError(f"init_from: '{folder}' was trained with other normalisation statistics (mean.npy differs "
-                         f"from the dataset's); fine-tune on the corpus it was trained on")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    theirs = init.state_dict()
+    if info.get("model_type") != cfg.model or set(theirs) != set(own) or \
+            any(theirs[k].shape != own[k].shape for k in own):
+        raise TrainError(f"init_from: '{cfg.init_from}' holds a {info.get('model_type')} model that does not fit "
+                         f"model={cfg.model!r} with this model_config (different architecture)")
+    if not (np.allclose(init_mean, mean, atol=1e-4) and np.allclose(init_std, std, atol=1e-4)):
+        raise TrainError(f"init_from: '{cfg.init_from}' was trained with other normalisation statistics (its "
+                         f"mean.npy/std.npy differ from the dataset's); fine-tune on the corpus it was trained on")
+    model.load_state_dict(theirs)
 
 
 def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, dataset, encoder) -> None:
