@@ -65,6 +65,8 @@ def main() -> None:
     ap.add_argument("--skip-5min", action="store_true")
     ap.add_argument("--x0-lowpass", type=float, default=None, metavar="HZ",
                     help="ablation: band limit of the x0 estimate (default: the model's own; 0 = off)")
+    ap.add_argument("--transition-lowpass", type=float, default=None, metavar="HZ",
+                    help="ablation: band limit near stage boundaries (default: the model's own; 0 = off)")
     ap.add_argument("--json", help="also write the figures here")
     a = ap.parse_args()
     import torch
@@ -76,9 +78,12 @@ def main() -> None:
     pipe = MotionPipeline.from_pretrained(a.model)
     if a.x0_lowpass is not None:
         pipe.diffusion.x0_lowpass_hz = a.x0_lowpass
+    if a.transition_lowpass is not None:
+        pipe.diffusion.transition_lowpass_hz = a.transition_lowpass
     kw = {"steps": a.steps} if a.steps else {}
     print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, windows of up to {pipe.window_frames()} frames, "
-          f"x0 band limit {pipe.diffusion.x0_lowpass_hz:g} Hz)")
+          f"x0 band limit {pipe.diffusion.x0_lowpass_hz:g} Hz, {pipe.diffusion.transition_lowpass_hz:g} Hz within "
+          f"{pipe.diffusion.transition_seconds:g} s of stage boundaries)")
     res: dict = {}
 
     def long_run(n_stages: int, label: str):
@@ -93,13 +98,15 @@ def main() -> None:
         stage_bounds = [100 * i for i in range(1, n_stages)]
         ratios = seam_ratios(m.joints, stage_bounds + joins)
         stage_r, join_r = ratios[:len(stage_bounds)], ratios[len(stage_bounds):]
+        worst = int(np.argmax(stage_r))
         q = quality(m.joints)
         drift_height = float(abs(np.median(m.joints[-100:, 0, 1]) - np.median(m.joints[:100, 0, 1])))
         joined = (f"; window joins mean {statistics.mean(join_r):.2f}, worst {max(join_r):.2f} over {len(join_r)}"
                   if join_r else "")
         print(f"{label}: {m.num_frames / 20:g} s in {secs:.1f} s, {len(windows)} window(s); seam jerk ratio at "
               f"stage boundaries mean {statistics.mean(stage_r):.2f}, worst {max(stage_r):.2f} over "
-              f"{len(stage_r)}{joined}; foot skating {q['foot_skating']:.3f}, bone CV {100 * q['bone_cv']:.1f}%, "
+              f"{len(stage_r)} (worst: '{stages[worst][0]}' -> '{stages[worst + 1][0]}'){joined}; "
+              f"foot skating {q['foot_skating']:.3f}, bone CV {100 * q['bone_cv']:.1f}%, "
               f"root height change first->last 5 s {100 * drift_height:.1f} cm", flush=True)
         res[label] = {"seconds_generated": m.num_frames / 20, "wall_s": secs, "windows": len(windows),
                       "stage_seam_ratio_mean": statistics.mean(stage_r), "stage_seam_ratio_max": max(stage_r),

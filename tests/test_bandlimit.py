@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from motiongen.diffusion.bandlimit import lowpass_frames, lowpass_matrix, lowpass_response
+from motiongen.diffusion.bandlimit import boundary_weights, lowpass_frames, lowpass_matrix, lowpass_response
 from motiongen.diffusion.gaussian import GaussianDiffusion
 from motiongen.diffusion.sampling import make_scheduler, sample
 from motiongen.motion.features import recover_joints_from_features, rigid_bone_lengths
@@ -108,3 +108,58 @@ def test_pipeline_joints_raw_and_cleaned_have_constant_bones():
     [ric] = pipe.generate("a person walks forward", 2.0, seed=0, steps=5, cleanup=False)
     assert worst_cv(ric.joints) > 1e-3
     assert np.allclose(ric.joints[:, 0], raw.joints[:, 0], atol=1e-5)     # same pelvis path
+
+
+def test_boundary_weights_cover_each_stage_boundary_and_ease_out():
+    bounds = torch.tensor([[[0, 40], [40, 100], [100, 120]], [[0, 120], [0, 0], [0, 0]]])
+    valid = torch.tensor([[True, True, True], [True, False, False]])
+    w = boundary_weights(bounds, valid, 120, 12.0)
+    assert w.shape == (2, 120)
+    assert torch.all(w[1] == 0)                                        # one stage: no boundary, no easing
+    assert w[0, 40] == 1 and w[0, 100] == 1 and w[0, 34] == 1          # full strength within radius / 2
+    assert torch.all(w[0, 60:88] == 0) and w[0, :28].max() == 0         # nothing far from a boundary
+    assert 0 < w[0, 50] < 1
+    ramp = w[0, 40:53].numpy()                                         # a smooth, monotone fade
+    assert np.all(np.diff(ramp) <= 0) and np.abs(np.diff(ramp, 2)).max() < 0.2
+    assert torch.equal(boundary_weights(bounds[:1, :2], valid[:1, :2], 120, 12.0)[0, 90:], torch.zeros(30))
+    with pytest.raises(ValueError, match="radius_frames"):
+        boundary_weights(bounds, valid, 120, 0.0)
+
+
+def test_transition_easing_smooths_only_around_stage_boundaries():
+    from motiongen.models.condition import MotionCondition
+    from motiongen.text.encoders import TextFeatures
+    with pytest.raises(ValueError, match="transition_lowpass_hz"):
+        GaussianDiffusion(transition_lowpass_hz=11.0)
+    with pytest.raises(ValueError, match="transition_seconds"):
+        GaussianDiffusion(transition_lowpass_hz=3.0, transition_seconds=0.0)
+    d = GaussianDiffusion(parameterization="x0", x0_lowpass_hz=4.0, transition_lowpass_hz=2.0)
+    cfg = d.config()
+    assert cfg["transition_lowpass_hz"] == 2.0 and cfg["transition_seconds"] == 0.6
+    back = GaussianDiffusion.from_config(cfg)
+    assert (back.transition_lowpass_hz, back.transition_seconds) == (2.0, 0.6)
+    assert GaussianDiffusion.from_config({"x0_lowpass_hz": 4.0}).transition_lowpass_hz == 0.0
+    assert "transition_lowpass_hz" not in GaussianDiffusion(x0_lowpass_hz=4.0).config()
+
+    T, D = 120, 263
+    g = torch.Generator().manual_seed(1)
+    est = torch.randn(1, T, D, generator=g)
+
+    class Fixed(torch.nn.Module):                     # returns the same x0 estimate whatever the input
+        def forward(self, x, t, cond, mask):
+            return est.clone()
+    text = TextFeatures(torch.zeros(2, 1, 4), torch.ones(2, 1, dtype=torch.bool), torch.zeros(2, 4))
+    cond = MotionCondition(text, num_stages=2, stage_bounds=torch.tensor([[[0, 60], [60, 120]]]),
+                           stage_valid=torch.ones(1, 2, dtype=torch.bool))
+    single = MotionCondition(TextFeatures(text.tokens[:1], text.mask[:1], text.pooled[:1]))
+    mask = torch.ones(1, T, dtype=torch.bool)
+    t = torch.tensor([10])
+    plain = GaussianDiffusion(parameterization="x0", x0_lowpass_hz=4.0).predict_x0(Fixed(), est, t, cond, mask)
+    eased = d.predict_x0(Fixed(), est, t, cond, mask)
+    assert torch.allclose(d.predict_x0(Fixed(), est, t, single, mask), plain)      # no boundary: no change
+    assert torch.allclose(eased[:, :40], plain[:, :40]) and torch.allclose(eased[:, 80:], plain[:, 80:])
+    assert torch.equal(eased[..., 259:], est[..., 259:])                            # contacts pass unfiltered
+
+    def jerk(x):
+        return x[0, :, :259].diff(n=3, dim=0).abs().mean(-1)
+    assert jerk(eased)[52:65].max() < 0.5 * jerk(plain)[52:65].max()                # calmer at the boundary

@@ -19,6 +19,11 @@ Two ways to use it (``x0_lowpass_hz`` of a model folder's ``diffusion`` entry, a
 * in training too (the loss taken on the filtered estimate): tried, and worse. The loss then no longer sees the
   network's output above the cutoff, the network stops keeping it small, and the part in the filter's transition
   band leaks through (docs/motion_quality.md has the figures).
+
+Transition easing (``transition_lowpass_hz``, sampling only): where a plan's stages meet, FineMoGen's switch from
+one sentence's templates to the next is learned and can be abrupt (the start and end of a run, say). Around each
+stage boundary the estimate is blended, with :func:`boundary_weights`, towards a lower cutoff: an animator's
+ease-in / ease-out of the fastest components through the change, the slow ones (where the body goes) untouched.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["lowpass_response", "lowpass_matrix", "lowpass_frames"]
+__all__ = ["lowpass_response", "lowpass_matrix", "lowpass_frames", "boundary_weights"]
 
 
 def lowpass_response(freqs: np.ndarray, cutoff_hz: float) -> np.ndarray:
@@ -86,4 +91,29 @@ def lowpass_frames(x: torch.Tensor, mask: torch.Tensor | None, fps: float, cutof
         block = out[idx, :length]
         block[..., keep] = filt
         out[idx, :length] = block
+    return out
+
+
+def boundary_weights(stage_bounds: torch.Tensor, stage_valid: torch.Tensor, num_frames: int,
+                     radius_frames: float) -> torch.Tensor:
+    """(B, T) weights of the transition easing: 1 within ``radius_frames / 2`` of a stage boundary (the start of
+    every valid stage after the first, or the previous stage's end), easing to 0 at ``radius_frames`` with a
+    quintic smoothstep (continuous up to the second derivative, so the blend itself adds no jerk spike).
+
+    ``stage_bounds`` (B, S, 2) [start, end) frames and ``stage_valid`` (B, S), as in
+    :class:`~motiongen.models.condition.MotionCondition`. All zeros for single-stage motions."""
+    if radius_frames <= 0:
+        raise ValueError(f"boundary_weights: radius_frames must be > 0, got {radius_frames}")
+    B, S = stage_valid.shape
+    frames = torch.arange(num_frames, dtype=torch.float32, device=stage_bounds.device)
+    out = torch.zeros(B, num_frames, dtype=torch.float32, device=stage_bounds.device)
+    if S < 2:
+        return out
+    inner = radius_frames / 2.0
+    for s in range(1, S):
+        ok = stage_valid[:, s] & stage_valid[:, s - 1]                       # (B,)
+        edge = 0.5 * (stage_bounds[:, s, 0] + stage_bounds[:, s - 1, 1]).float()     # they coincide in a plan
+        u = ((radius_frames - (frames[None] - edge[:, None]).abs()) / (radius_frames - inner)).clamp(0.0, 1.0)
+        w = u ** 3 * (10.0 - 15.0 * u + 6.0 * u ** 2)
+        out = torch.maximum(out, torch.where(ok[:, None], w, torch.zeros_like(w)))
     return out

@@ -36,7 +36,7 @@ import torch
 
 from ..motion.features import recover_joints_from_features
 from ..skeleton import get_skeleton
-from .bandlimit import lowpass_frames
+from .bandlimit import boundary_weights, lowpass_frames
 
 __all__ = ["GaussianDiffusion", "LossWeights", "PARAMETERIZATIONS", "masked_mse"]
 
@@ -65,15 +65,23 @@ class GaussianDiffusion:
     """Linear-beta DDPM schedule (T steps) with x0 prediction. Sampling lives in :mod:`.sampling`."""
 
     def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
-                 parameterization: str = "x0", x0_lowpass_hz: float = 0.0, fps: float = 20.0):
+                 parameterization: str = "x0", x0_lowpass_hz: float = 0.0, fps: float = 20.0,
+                 transition_lowpass_hz: float = 0.0, transition_seconds: float = 0.6):
         if num_timesteps < 1:
             raise ValueError(f"num_timesteps must be >= 1, got {num_timesteps}")
         if parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {parameterization!r}")
         if not (0.0 <= x0_lowpass_hz <= fps / 2) or fps <= 0:
             raise ValueError(f"x0_lowpass_hz must be between 0 (off) and fps/2 = {fps / 2:g}, got {x0_lowpass_hz!r}")
+        if not (0.0 <= transition_lowpass_hz <= fps / 2):
+            raise ValueError(f"transition_lowpass_hz must be between 0 (off) and fps/2 = {fps / 2:g}, "
+                             f"got {transition_lowpass_hz!r}")
+        if not (0.0 < transition_seconds <= 5.0):
+            raise ValueError(f"transition_seconds must be above 0 and at most 5, got {transition_seconds!r}")
         self.parameterization = parameterization
         self.x0_lowpass_hz = float(x0_lowpass_hz)
+        self.transition_lowpass_hz = float(transition_lowpass_hz)
+        self.transition_seconds = float(transition_seconds)
         self.fps = float(fps)
         self.num_timesteps = num_timesteps
         self.beta_start = beta_start
@@ -84,15 +92,18 @@ class GaussianDiffusion:
     def config(self) -> dict:
         out = {"num_timesteps": self.num_timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
                "beta_schedule": "linear", "prediction_type": "sample", "parameterization": self.parameterization}
-        if self.x0_lowpass_hz:
+        if self.x0_lowpass_hz or self.transition_lowpass_hz:
             out.update(x0_lowpass_hz=self.x0_lowpass_hz, fps=self.fps)
+        if self.transition_lowpass_hz:
+            out.update(transition_lowpass_hz=self.transition_lowpass_hz, transition_seconds=self.transition_seconds)
         return out
 
     @classmethod
     def from_config(cls, d: dict) -> GaussianDiffusion:
         """From a model folder's ``diffusion`` entry (folders that predate ``parameterization`` predict x0)."""
         return cls(int(d.get("num_timesteps", 1000)), float(d.get("beta_start", 1e-4)), float(d.get("beta_end", 0.02)),
-                   str(d.get("parameterization", "x0")), float(d.get("x0_lowpass_hz", 0.0)), float(d.get("fps", 20.0)))
+                   str(d.get("parameterization", "x0")), float(d.get("x0_lowpass_hz", 0.0)), float(d.get("fps", 20.0)),
+                   float(d.get("transition_lowpass_hz", 0.0)), float(d.get("transition_seconds", 0.6)))
 
     def predict_x0(self, denoiser, x_t: torch.Tensor, t: torch.Tensor, cond, mask: torch.Tensor) -> torch.Tensor:
         """The x0 estimate of the chosen parameterisation (module docstring)."""
@@ -103,6 +114,14 @@ class GaussianDiffusion:
         if self.x0_lowpass_hz:
             contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
             out = lowpass_frames(out, mask, self.fps, self.x0_lowpass_hz, contact)
+        if self.transition_lowpass_hz and getattr(cond, "stage_bounds", None) is not None \
+                and cond.stage_bounds.shape[1] > 1:
+            bounds, valid = cond.bounds(out.shape[1], out.device)
+            w = boundary_weights(bounds, valid, out.shape[1], self.transition_seconds * self.fps)
+            if bool((w > 0).any()):
+                contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
+                eased = lowpass_frames(out, mask, self.fps, self.transition_lowpass_hz, contact)
+                out = out + w[..., None].to(out.dtype) * (eased - out)
         return out
 
     def sample_timesteps(self, batch: int, generator: torch.Generator | None = None,
