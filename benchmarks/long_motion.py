@@ -7,6 +7,8 @@ Prints, with the command that produced them:
   composition ends);
 * seam jerk: per boundary (stage boundaries, and window seams of windowed motion), the largest jerk within 5
   frames of it over the median jerk elsewhere (goal: under 2), mean and worst over boundaries, on the raw output;
+* for a model that eases its stage boundaries (``transition_lowpass_hz``): the same 60 s plan without the easing,
+  and what the easing changes (joint speed near the boundaries, the largest joint displacement);
 * foot skating and bone-length CV of the long motion beside single-stage motions of the same sentences (5 s
   each, same seeds);
 * key-pose error: mean joint error at 3 key frames (poses taken from another motion) after the final step;
@@ -115,7 +117,22 @@ def main() -> None:
                       "root_height_change_m": drift_height}
         return m
 
-    long_run(12, "60 s plan")
+    m60 = long_run(12, "60 s plan")
+    if pipe.diffusion.transition_lowpass_hz:          # what the transition easing changes: the same plan without it
+        eased_hz = pipe.diffusion.transition_lowpass_hz
+        pipe.diffusion.transition_lowpass_hz = 0.0
+        plain = long_run(12, "60 s plan, transition easing off")
+        pipe.diffusion.transition_lowpass_hz = eased_hz
+
+        def speed_near(j):                            # mean joint speed within 0.3 s of the stage boundaries
+            v = np.linalg.norm(np.diff(j, axis=0) * 20, axis=-1).mean(-1)
+            return float(np.concatenate([v[100 * i - 6:100 * i + 6] for i in range(1, 12)]).mean())
+        moved = float(np.linalg.norm(m60.joints - plain.joints, axis=-1).max())
+        print(f"transition easing ({eased_hz:g} Hz within {pipe.diffusion.transition_seconds:g} s of boundaries): "
+              f"mean joint speed within 0.3 s of a boundary {speed_near(m60.joints):.3f} m/s, without it "
+              f"{speed_near(plain.joints):.3f}; largest joint displacement {100 * moved:.1f} cm", flush=True)
+        res["transition_easing"] = {"speed_near_boundaries": speed_near(m60.joints),
+                                    "speed_near_boundaries_off": speed_near(plain.joints), "max_displacement_m": moved}
     if not a.skip_5min:
         long_run(60, "5 min plan")
     # single-stage reference: the same sentences, 5 s each

@@ -252,3 +252,40 @@ def test_old_model_folders_load_with_their_legacy_layout(tmp_path):
     (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
     loaded, *_ = load_model_dir(tmp_path / "old")
     assert (loaded.H, loaded.config.whole_body_projection, loaded.config.text_in_time_embedding) == (7, True, True)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_templates_are_each_stages_softmax_over_its_text_and_frames(overlap):
+    """Eq. 1 per stage against a plain loop; the partition shortcut (every plan) and the general case."""
+    from motiongen.models.finemogen.sami import SAMI
+    torch.manual_seed(0)
+    H, L, Ng, Dt, B, S, T, Lt = 3, 8, 4, 6, 2, 3, 20, 5
+    sami = SAMI(H, L, Ng, Dt, 16, num_experts=2, top_k=1, expert_hidden_dim=8, dropout=0.0).double()
+    h = torch.randn(B, T, H, L, dtype=torch.float64, requires_grad=True)
+    tokens = torch.randn(B, S, H, Lt, Dt, dtype=torch.float64)
+    text_mask = torch.rand(B, S, H, Lt) > 0.3
+    text_mask[..., 0] = True
+    bounds = [[(0, 7), (7, 12), (12, 20)], [(0, 10), (10, 16), (16, 18)]]     # sample 2: 2 padded frames
+    if overlap:
+        bounds[0][1] = (5, 14)                                             # frames 5-6 and 12-13 in two stages
+    member = torch.zeros(B, S, T, dtype=torch.bool)
+    for b in range(B):
+        for s, (a, e) in enumerate(bounds[b]):
+            member[b, s, a:e] = True
+    g, _, _ = sami.templates(h, tokens, text_mask, member)
+    xn = sami.norm(h)
+    moe = sami.motion_moe(xn + sami.part_embed)
+    k_m, v_m = moe[..., L + Ng:], sami.motion_value(xn)
+    kv_t = sami.text_keys_values(tokens)
+    ref = torch.zeros_like(g)
+    for b in range(B):
+        for s in range(S):
+            for p in range(H):
+                frames = member[b, s].nonzero()[:, 0]
+                keys = torch.cat([kv_t[b, s, p, text_mask[b, s, p], :Ng], k_m[b, frames, p]])     # (n, Ng)
+                vals = torch.cat([kv_t[b, s, p, text_mask[b, s, p], Ng:], v_m[b, frames, p]])     # (n, Lg)
+                ref[b, s, p] = torch.softmax(keys, dim=0).T @ vals
+    assert torch.allclose(g, ref, atol=1e-10)
+    grad_g, = torch.autograd.grad(g.square().sum(), h, retain_graph=True)
+    grad_ref, = torch.autograd.grad(ref.square().sum(), h)
+    assert torch.allclose(grad_g, grad_ref, atol=1e-9)
