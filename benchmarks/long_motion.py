@@ -130,7 +130,9 @@ def main() -> None:
         moved = float(np.linalg.norm(m60.joints - plain.joints, axis=-1).max())
         print(f"transition easing ({eased_hz:g} Hz within {pipe.diffusion.transition_seconds:g} s of boundaries): "
               f"mean joint speed within 0.3 s of a boundary {speed_near(m60.joints):.3f} m/s, without it "
-              f"{speed_near(plain.joints):.3f}; largest joint displacement {100 * moved:.1f} cm", flush=True)
+              f"{speed_near(plain.joints):.3f}; largest joint displacement {100 * moved:.1f} cm"
+              + (" (by windows: each window continues the one before, so a change carries on; not local)"
+                 if len(m60.meta.get("long_motion", {}).get("windows", [0])) > 1 else ""), flush=True)
         res["transition_easing"] = {"speed_near_boundaries": speed_near(m60.joints),
                                     "speed_near_boundaries_off": speed_near(plain.joints), "max_displacement_m": moved}
     if not a.skip_5min:

@@ -124,6 +124,12 @@ def test_boundary_weights_cover_each_stage_boundary_and_ease_out():
     assert torch.equal(boundary_weights(bounds[:1, :2], valid[:1, :2], 120, 12.0)[0, 90:], torch.zeros(30))
     with pytest.raises(ValueError, match="radius_frames"):
         boundary_weights(bounds, valid, 120, 0.0)
+    # further boundaries given as frames (the join of a window of long motion), -1 for none
+    joins = torch.tensor([[70], [-1]])
+    wj = boundary_weights(None, None, 120, 12.0, transitions=joins)
+    assert wj[0, 70] == 1 and wj[0, :58].max() == 0 and torch.all(wj[1] == 0)
+    both = boundary_weights(bounds, valid, 120, 12.0, transitions=joins)
+    assert torch.equal(both, torch.maximum(w, wj))
 
 
 def test_transition_easing_smooths_only_around_stage_boundaries():

@@ -262,6 +262,47 @@ def test_continuation_keeps_the_prefix_and_long_motion_joins_windows(pipe, real_
     assert step.max() < 0.5
 
 
+def test_window_joins_are_eased_like_stage_boundaries(pipe, monkeypatch):
+    """Each window tells the sampler where it joins its neighbours (cond.transitions): its start, and the end that
+    the next window will rewrite. With the transition easing on, the joins are calmer."""
+    from motiongen.diffusion import gaussian
+    seen = []
+    real = gaussian.GaussianDiffusion.predict_x0
+
+    def spy(self, denoiser, x_t, t, cond, mask):
+        seen.append((int(mask[0].sum()), None if cond.transitions is None else cond.transitions[0].tolist()))
+        return real(self, denoiser, x_t, t, cond, mask)
+    monkeypatch.setattr(gaussian.GaussianDiffusion, "predict_x0", spy)
+    monkeypatch.setattr(pipe.diffusion, "x0_lowpass_hz", 4.0)
+    stages = [("a person walks", 2.0), ("a person jumps", 2.0), ("a person sits", 2.0)] * 2
+
+    def join_jerk(hz):
+        monkeypatch.setattr(pipe.diffusion, "transition_lowpass_hz", hz)
+        seen.clear()
+        [m] = pipe.generate_long(stages, steps=4, overlap_seconds=1.0, cleanup=False, seed=3)
+        windows = m.meta["long_motion"]["windows"]
+        jerk = np.linalg.norm(np.diff(m.features[:, 4:67], n=3, axis=0), axis=-1)
+        joins = [int(a) + 18 for a, _ in windows[1:]]             # held 20 frames; eased around frame 18
+        return max(jerk[j - 8:j + 6].max() for j in joins), windows
+    eased, windows = join_jerk(3.0)
+    assert len(windows) == 3
+    calls = sorted({(n, tuple(tr)) for n, tr in seen})            # one entry per window (4 steps each)
+    lengths = [b - a for a, b in windows]
+    expected = sorted({(lengths[0], (lengths[0] - 2,)), (lengths[1], (18, lengths[1] - 2)),
+                       (lengths[2], (18,))})
+    assert calls == expected
+    plain, _ = join_jerk(0.0)
+    assert eased < 0.8 * plain
+
+
+def test_prompt_transitions_must_be_frames_of_the_motion(pipe):
+    from motiongen.pipeline import GenerationError, Prompt
+    with pytest.raises(GenerationError, match="prompt 1: transitions must be frames within"):
+        pipe.generate(Prompt("a person walks", 2.0, transitions=(45,)), steps=2)
+    with pytest.raises(GenerationError, match="transitions must be frame numbers"):
+        pipe.generate(Prompt("a person walks", 2.0, transitions=("x",)), steps=2)
+
+
 def test_long_motion_bad_input(pipe):
     from motiongen.pipeline import GenerationError
     with pytest.raises(GenerationError, match="stages"):

@@ -69,6 +69,7 @@ class Prompt:
     plan: object | None = None
     frames: int = 0
     read_as_plan: bool = False    # a compound sentence read as a plan (motiongen.compound)
+    transitions: tuple = ()       # frames where this motion joins frames made before it (windows of long motion)
 
 
 @dataclass
@@ -197,8 +198,16 @@ class MotionPipeline:
         """Encode prompts into one batched condition (plans -> stages x parts when the model reads them)."""
         if any(p.plan is not None for p in prompts):
             from .plan import plan_condition
-            return plan_condition(self, prompts, frames)
-        return MotionCondition(self.encode_texts([p.text for p in prompts]).to(self.device))
+            cond = plan_condition(self, prompts, frames)
+        else:
+            cond = MotionCondition(self.encode_texts([p.text for p in prompts]).to(self.device))
+        if any(p.transitions for p in prompts):             # for the sampler's transition easing
+            K = max(len(p.transitions) for p in prompts)
+            tr = torch.full((len(prompts), K), -1, dtype=torch.long)
+            for i, p in enumerate(prompts):
+                tr[i, :len(p.transitions)] = torch.as_tensor([int(f) for f in p.transitions], dtype=torch.long)
+            cond.transitions = tr.to(self.device)
+        return cond
 
     # ---- generation ------------------------------------------------------------------------------------------
     def generate(self, prompts, seconds: float | None = None, *, num_samples: int = 1, seed: int = 0,
@@ -280,7 +289,7 @@ class MotionPipeline:
             elif isinstance(p, Plan):
                 p = Prompt(p.describe(), None, p)
             elif isinstance(p, Prompt):
-                p = Prompt(p.text, p.seconds, p.plan)  # never mutate the caller's object
+                p = Prompt(p.text, p.seconds, p.plan, transitions=p.transitions)  # never mutate the caller's
             else:
                 raise GenerationError(f"{where}: expected a sentence, a Prompt or a Plan, got {type(p).__name__}")
             if p.plan is not None:
@@ -300,9 +309,16 @@ class MotionPipeline:
                 if not literal and self.denoiser.supports_plans:
                     plan = plan_from_sentence(p.text, p.frames / FPS)
                     if plan is not None:
-                        p = Prompt(p.text, None, plan)
+                        p = Prompt(p.text, None, plan, transitions=p.transitions)
                         p.frames = plan.total_frames(FPS)
                         p.read_as_plan = True
+            try:
+                p.transitions = tuple(int(f) for f in p.transitions)
+            except (TypeError, ValueError):
+                raise GenerationError(f"{where}: transitions must be frame numbers, got {p.transitions!r}") from None
+            if any(not 0 <= f < p.frames for f in p.transitions):
+                raise GenerationError(f"{where}: transitions must be frames within the motion (0 to "
+                                      f"{p.frames - 1}), got {list(p.transitions)}")
             out.append(p)
         return out
 
@@ -448,11 +464,19 @@ class MotionPipeline:
                 else:                                     # the text of the stage with most new frames here
                     new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
                     prompt = Prompt(max(new_part)[1], (b - a) / FPS)
+                ramp = 0 if w == 0 else min(10, held // 2)
+                # the joins are eased like stage boundaries, on both sides: this window's start (the middle of
+                # its fade-in) and, when another window follows, the same frame as that window's start
+                joins = [held - 2] if held > 0 else []
+                if w + 1 < len(windows):
+                    joins.append((b - a) - 2)
+                if isinstance(prompt, Plan):
+                    prompt = Prompt(prompt.describe(), None, prompt)
+                prompt.transitions = tuple(joins)
                 paint = None
                 # between windows the hold fades out over its last frames (up to 10), which the new window then
                 # rewrites, so the join is a blend; the fade is a quintic smoothstep (continuous first and second
                 # derivatives, so the blend adds no jerk spike at its ends); a user's prefix is held in full
-                ramp = 0 if w == 0 else min(10, held // 2)
                 if held > 0:
                     weight = np.zeros((b - a, 1), np.float32)
                     weight[:held] = 1.0

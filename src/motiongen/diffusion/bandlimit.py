@@ -94,26 +94,34 @@ def lowpass_frames(x: torch.Tensor, mask: torch.Tensor | None, fps: float, cutof
     return out
 
 
-def boundary_weights(stage_bounds: torch.Tensor, stage_valid: torch.Tensor, num_frames: int,
-                     radius_frames: float) -> torch.Tensor:
-    """(B, T) weights of the transition easing: 1 within ``radius_frames / 2`` of a stage boundary (the start of
-    every valid stage after the first, or the previous stage's end), easing to 0 at ``radius_frames`` with a
-    quintic smoothstep (continuous up to the second derivative, so the blend itself adds no jerk spike).
+def boundary_weights(stage_bounds: torch.Tensor | None, stage_valid: torch.Tensor | None, num_frames: int,
+                     radius_frames: float, transitions: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, T) weights of the transition easing: 1 within ``radius_frames / 2`` of a boundary, easing to 0 at
+    ``radius_frames`` with a quintic smoothstep (continuous up to the second derivative, so the blend itself adds
+    no jerk spike).
 
-    ``stage_bounds`` (B, S, 2) [start, end) frames and ``stage_valid`` (B, S), as in
-    :class:`~motiongen.models.condition.MotionCondition`. All zeros for single-stage motions."""
+    The boundaries: where each valid stage after the first meets the previous one (``stage_bounds`` (B, S, 2)
+    [start, end) frames and ``stage_valid`` (B, S), as in :class:`~motiongen.models.condition.MotionCondition`),
+    and the frames in ``transitions`` (B, K), -1 for none. All zeros for a single-stage motion without them."""
     if radius_frames <= 0:
         raise ValueError(f"boundary_weights: radius_frames must be > 0, got {radius_frames}")
-    B, S = stage_valid.shape
-    frames = torch.arange(num_frames, dtype=torch.float32, device=stage_bounds.device)
-    out = torch.zeros(B, num_frames, dtype=torch.float32, device=stage_bounds.device)
-    if S < 2:
-        return out
+    edges, oks = [], []
+    if stage_bounds is not None and stage_valid is not None and stage_valid.shape[1] > 1:
+        for s in range(1, stage_valid.shape[1]):
+            oks.append(stage_valid[:, s] & stage_valid[:, s - 1])
+            edges.append(0.5 * (stage_bounds[:, s, 0] + stage_bounds[:, s - 1, 1]).float())  # equal in a plan
+    if transitions is not None:
+        for k in range(transitions.shape[1]):
+            oks.append(transitions[:, k] >= 0)
+            edges.append(transitions[:, k].float())
+    ref = transitions if stage_bounds is None else stage_bounds
+    B = ref.shape[0] if ref is not None else 0
+    frames = torch.arange(num_frames, dtype=torch.float32, device=ref.device if ref is not None else None)
+    out = torch.zeros(B, num_frames, dtype=torch.float32, device=frames.device)
     inner = radius_frames / 2.0
-    for s in range(1, S):
-        ok = stage_valid[:, s] & stage_valid[:, s - 1]                       # (B,)
-        edge = 0.5 * (stage_bounds[:, s, 0] + stage_bounds[:, s - 1, 1]).float()     # they coincide in a plan
-        u = ((radius_frames - (frames[None] - edge[:, None]).abs()) / (radius_frames - inner)).clamp(0.0, 1.0)
+    for edge, ok in zip(edges, oks):
+        u = ((radius_frames - (frames[None] - edge.to(frames.device)[:, None]).abs()) / (radius_frames - inner))
+        u = u.clamp(0.0, 1.0)
         w = u ** 3 * (10.0 - 15.0 * u + 6.0 * u ** 2)
-        out = torch.maximum(out, torch.where(ok[:, None], w, torch.zeros_like(w)))
+        out = torch.maximum(out, torch.where(ok.to(frames.device)[:, None], w, torch.zeros_like(w)))
     return out

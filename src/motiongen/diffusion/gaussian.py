@@ -26,7 +26,8 @@ Parameterisation of the x0 estimate (:meth:`GaussianDiffusion.predict_x0`):
 
 Optionally (``x0_lowpass_hz`` > 0, beyond the papers) the x0 estimate is then band-limited along time by a fixed
 low-pass (:mod:`.bandlimit`): at sampling only when set in a model folder after training (the packaged models),
-in training too when set in a training config.
+in training too when set in a training config. With ``transition_lowpass_hz`` > 0 (sampling only) the estimate is
+further eased, towards that lower cutoff, around the condition's stage boundaries and ``transitions``.
 """
 from __future__ import annotations
 
@@ -114,10 +115,12 @@ class GaussianDiffusion:
         if self.x0_lowpass_hz:
             contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
             out = lowpass_frames(out, mask, self.fps, self.x0_lowpass_hz, contact)
-        if self.transition_lowpass_hz and getattr(cond, "stage_bounds", None) is not None \
-                and cond.stage_bounds.shape[1] > 1:
-            bounds, valid = cond.bounds(out.shape[1], out.device)
-            w = boundary_weights(bounds, valid, out.shape[1], self.transition_seconds * self.fps)
+        transitions = getattr(cond, "transitions", None)
+        staged = getattr(cond, "stage_bounds", None) is not None and cond.stage_bounds.shape[1] > 1
+        if self.transition_lowpass_hz and (staged or transitions is not None):
+            bounds, valid = cond.bounds(out.shape[1], out.device) if staged else (None, None)
+            w = boundary_weights(bounds, valid, out.shape[1], self.transition_seconds * self.fps,
+                                 None if transitions is None else transitions.to(out.device))
             if bool((w > 0).any()):
                 contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
                 eased = lowpass_frames(out, mask, self.fps, self.transition_lowpass_hz, contact)

@@ -4,7 +4,9 @@ A :class:`MotionCondition` holds ``B * S * G`` encoded texts in one :class:`Text
 (sample, stage, group): ``S`` stages and ``G`` text groups per stage, where group 0 is the stage's overall
 sentence and groups 1..P (when ``G = 1 + P``) are the per-body-part texts of FineMoGen (sec. 3.3).
 A plain sentence is the case ``S = 1, G = 1``. ``stage_bounds`` (B, S, 2) gives each stage's [start, end)
-frames; with one stage it may be omitted (the stage spans the motion).
+frames; with one stage it may be omitted (the stage spans the motion). ``transitions`` (B, K) are further frames
+where the motion changes (the join of a window of long motion to the frames before it; -1 pads): denoisers do not
+read them, the sampler's transition easing does (:mod:`motiongen.diffusion.bandlimit`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class MotionCondition:
     num_groups: int = 1
     stage_bounds: torch.Tensor | None = None   # (B, S, 2) long, [start, end)
     stage_valid: torch.Tensor | None = None    # (B, S) bool; stages beyond a sample's plan are padding
+    transitions: torch.Tensor | None = None    # (B, K) long frames where the motion changes, -1 = none
     # Denoisers may keep work that depends only on the text here (e.g. FineMoGen's text transformer) so that the
     # many denoising steps of one sampling run do it once. Never used in training mode.
     cache: dict = field(default_factory=dict, repr=False, compare=False)
@@ -58,13 +61,14 @@ class MotionCondition:
     def to(self, device=None, dtype=None) -> MotionCondition:
         return MotionCondition(self.text.to(device, dtype), self.num_stages, self.num_groups,
                                None if self.stage_bounds is None else self.stage_bounds.to(device),
-                               None if self.stage_valid is None else self.stage_valid.to(device))
+                               None if self.stage_valid is None else self.stage_valid.to(device),
+                               None if self.transitions is None else self.transitions.to(device))
 
     def dropped(self, drop: torch.Tensor) -> MotionCondition:
         """Null text for the samples where ``drop`` (B,) is True (classifier-free guidance, 10% in training)."""
         rows = drop.bool().repeat_interleave(self.num_stages * self.num_groups)
         return MotionCondition(self.text.dropped(rows), self.num_stages, self.num_groups,
-                               self.stage_bounds, self.stage_valid)
+                               self.stage_bounds, self.stage_valid, self.transitions)
 
     def null(self) -> MotionCondition:
         return self.dropped(torch.ones(self.batch_size, dtype=torch.bool))
@@ -82,4 +86,14 @@ class MotionCondition:
         if any(it.stage_valid is not None for it in items):
             valid = torch.cat([it.stage_valid if it.stage_valid is not None else
                                torch.ones(it.batch_size, s, dtype=torch.bool) for it in items])
-        return MotionCondition(TextFeatures.cat([it.text for it in items]), s, g, bounds, valid)
+        transitions = None
+        if any(it.transitions is not None for it in items):
+            K = max(it.transitions.shape[1] for it in items if it.transitions is not None)
+            rows = []
+            for it in items:
+                tr = torch.full((it.batch_size, K), -1, dtype=torch.long)
+                if it.transitions is not None:
+                    tr[:, :it.transitions.shape[1]] = it.transitions.cpu()
+                rows.append(tr)
+            transitions = torch.cat(rows)
+        return MotionCondition(TextFeatures.cat([it.text for it in items]), s, g, bounds, valid, transitions)
