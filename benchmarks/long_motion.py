@@ -85,7 +85,7 @@ def main() -> None:
     kw = {"steps": a.steps} if a.steps else {}
     print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, windows of up to {pipe.window_frames()} frames, "
           f"x0 band limit {pipe.diffusion.x0_lowpass_hz:g} Hz, {pipe.diffusion.transition_lowpass_hz:g} Hz within "
-          f"{pipe.diffusion.transition_seconds:g} s of stage boundaries)")
+          f"{pipe.diffusion.transition_seconds:g} s of stage boundaries and window joins)")
     res: dict = {}
 
     def long_run(n_stages: int, label: str):

@@ -189,7 +189,7 @@ def _cmd_models_list(args) -> None:
         if isinstance(diffusion.get("x0_lowpass_hz"), (int, float)) and diffusion["x0_lowpass_hz"] > 0:
             sampler += f", {diffusion['x0_lowpass_hz']:g} Hz band limit"
         if isinstance(diffusion.get("transition_lowpass_hz"), (int, float)) and diffusion["transition_lowpass_hz"] > 0:
-            sampler += f" ({diffusion['transition_lowpass_hz']:g} Hz at stage boundaries)"
+            sampler += f" ({diffusion['transition_lowpass_hz']:g} Hz at stage boundaries and window joins)"
         print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MB  {training.get('steps', '?')} steps, "
               f"samples with {sampler}; {cfg.get('license', 'see LICENSE.txt')}")
 

@@ -465,9 +465,10 @@ class MotionPipeline:
                     new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
                     prompt = Prompt(max(new_part)[1], (b - a) / FPS)
                 ramp = 0 if w == 0 else min(10, held // 2)
-                # the joins are eased like stage boundaries, on both sides: this window's start (the middle of
-                # its fade-in) and, when another window follows, the same frame as that window's start
-                joins = [held - 2] if held > 0 else []
+                # the joins are eased like stage boundaries, from both sides: 2 frames before this window's new
+                # frames start and, when another window follows, 2 frames before this window's end, which is the
+                # same frame of the motion as the next window's first eased one
+                joins = [max(0, held - 2)] if held > 0 else []
                 if w + 1 < len(windows):
                     joins.append((b - a) - 2)
                 if isinstance(prompt, Plan):
