@@ -7,6 +7,7 @@ Prints, with the command that produced them:
   composition ends);
 * seam jerk: per boundary (stage boundaries, and window seams of windowed motion), the largest jerk within 5
   frames of it over the median jerk elsewhere (goal: under 2), mean and worst over boundaries, on the raw output;
+* the busiest stage's own jerk away from its boundaries (90th percentile over the median), for scale;
 * for a model that eases its stage boundaries (``transition_lowpass_hz``): the same 60 s plan without the easing,
   and what the easing changes (joint speed near the boundaries, the largest joint displacement);
 * foot skating and bone-length CV of the long motion beside single-stage motions of the same sentences (5 s
@@ -69,6 +70,8 @@ def main() -> None:
                     help="ablation: band limit of the x0 estimate (default: the model's own; 0 = off)")
     ap.add_argument("--transition-lowpass", type=float, default=None, metavar="HZ",
                     help="ablation: band limit near stage boundaries (default: the model's own; 0 = off)")
+    ap.add_argument("--transition-seconds", type=float, default=None, metavar="S",
+                    help="ablation: how far from a boundary the easing reaches (default: the model's own)")
     ap.add_argument("--json", help="also write the figures here")
     a = ap.parse_args()
     import torch
@@ -82,6 +85,8 @@ def main() -> None:
         pipe.diffusion.x0_lowpass_hz = a.x0_lowpass
     if a.transition_lowpass is not None:
         pipe.diffusion.transition_lowpass_hz = a.transition_lowpass
+    if a.transition_seconds is not None:
+        pipe.diffusion.transition_seconds = a.transition_seconds
     kw = {"steps": a.steps} if a.steps else {}
     print(f"model: {pipe.model_dir} ({pipe.denoiser.model_type}, windows of up to {pipe.window_frames()} frames, "
           f"x0 band limit {pipe.diffusion.x0_lowpass_hz:g} Hz, {pipe.diffusion.transition_lowpass_hz:g} Hz within "
@@ -101,6 +106,11 @@ def main() -> None:
         ratios = seam_ratios(m.joints, stage_bounds + joins)
         stage_r, join_r = ratios[:len(stage_bounds)], ratios[len(stage_bounds):]
         worst = int(np.argmax(stage_r))
+        # for scale: each stage's own frames, away from both boundaries (90th percentile of jerk over the median)
+        jerk = jerk_per_frame(m.joints)
+        base = float(np.median(np.concatenate([jerk[100 * i + 8:100 * i + 92] for i in range(n_stages)])))
+        busiest = [float(np.percentile(jerk[100 * i + 8:100 * i + 92], 90)) / base for i in range(n_stages)]
+        top = int(np.argmax(busiest))
         q = quality(m.joints)
         drift_height = float(abs(np.median(m.joints[-100:, 0, 1]) - np.median(m.joints[:100, 0, 1])))
         joined = (f"; window joins mean {statistics.mean(join_r):.2f}, worst {max(join_r):.2f} over {len(join_r)}"
@@ -109,7 +119,8 @@ def main() -> None:
               f"stage boundaries mean {statistics.mean(stage_r):.2f}, worst {max(stage_r):.2f} over "
               f"{len(stage_r)} (worst: '{stages[worst][0]}' -> '{stages[worst + 1][0]}'){joined}; "
               f"foot skating {q['foot_skating']:.3f}, bone CV {100 * q['bone_cv']:.1f}%, "
-              f"root height change first->last 5 s {100 * drift_height:.1f} cm", flush=True)
+              f"root height change first->last 5 s {100 * drift_height:.1f} cm; busiest stage away from its "
+              f"boundaries: '{stages[top][0]}', 90th-percentile jerk {busiest[top]:.2f}x the median", flush=True)
         res[label] = {"seconds_generated": m.num_frames / 20, "wall_s": secs, "windows": len(windows),
                       "stage_seam_ratio_mean": statistics.mean(stage_r), "stage_seam_ratio_max": max(stage_r),
                       "window_join_ratio_mean": statistics.mean(join_r) if join_r else None,

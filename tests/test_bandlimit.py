@@ -128,6 +128,8 @@ def test_boundary_weights_cover_each_stage_boundary_and_ease_out():
     joins = torch.tensor([[70], [-1]])
     wj = boundary_weights(None, None, 120, 12.0, transitions=joins)
     assert wj[0, 70] == 1 and wj[0, :58].max() == 0 and torch.all(wj[1] == 0)
+    with pytest.raises(ValueError, match="stage_bounds"):
+        boundary_weights(None, None, 120, 12.0)
     both = boundary_weights(bounds, valid, 120, 12.0, transitions=joins)
     assert torch.equal(both, torch.maximum(w, wj))
 

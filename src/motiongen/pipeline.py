@@ -28,7 +28,7 @@ from .diffusion.sampling import (
     sample,
 )
 from .models.base import Denoiser
-from .models.condition import MotionCondition
+from .models.condition import MotionCondition, pad_transitions
 from .models.pretrained import ModelFileError, load_model_dir, save_model_dir
 from .motion.features import denormalize, normalize, recover_joints_from_features, rigid_bone_lengths
 from .skeleton import get_skeleton
@@ -202,11 +202,8 @@ class MotionPipeline:
         else:
             cond = MotionCondition(self.encode_texts([p.text for p in prompts]).to(self.device))
         if any(p.transitions for p in prompts):             # for the sampler's transition easing
-            K = max(len(p.transitions) for p in prompts)
-            tr = torch.full((len(prompts), K), -1, dtype=torch.long)
-            for i, p in enumerate(prompts):
-                tr[i, :len(p.transitions)] = torch.as_tensor([int(f) for f in p.transitions], dtype=torch.long)
-            cond.transitions = tr.to(self.device)
+            rows = [torch.tensor(p.transitions, dtype=torch.long).reshape(1, -1) for p in prompts]
+            cond.transitions = pad_transitions(rows).to(self.device)
         return cond
 
     # ---- generation ------------------------------------------------------------------------------------------
@@ -464,6 +461,9 @@ class MotionPipeline:
                 else:                                     # the text of the stage with most new frames here
                     new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
                     prompt = Prompt(max(new_part)[1], (b - a) / FPS)
+                # between windows the hold fades out over its last frames (up to 10), which the new window then
+                # rewrites, so the join is a blend; the fade is a quintic smoothstep (continuous first and second
+                # derivatives, so the blend adds no jerk spike at its ends); a user's prefix is held in full
                 ramp = 0 if w == 0 else min(10, held // 2)
                 # the joins are eased like stage boundaries, from both sides: 2 frames before this window's new
                 # frames start and, when another window follows, 2 frames before this window's end, which is the
@@ -475,9 +475,6 @@ class MotionPipeline:
                     prompt = Prompt(prompt.describe(), None, prompt)
                 prompt.transitions = tuple(joins)
                 paint = None
-                # between windows the hold fades out over its last frames (up to 10), which the new window then
-                # rewrites, so the join is a blend; the fade is a quintic smoothstep (continuous first and second
-                # derivatives, so the blend adds no jerk spike at its ends); a user's prefix is held in full
                 if held > 0:
                     weight = np.zeros((b - a, 1), np.float32)
                     weight[:held] = 1.0

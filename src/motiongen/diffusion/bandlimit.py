@@ -102,26 +102,27 @@ def boundary_weights(stage_bounds: torch.Tensor | None, stage_valid: torch.Tenso
 
     The boundaries: where each valid stage after the first meets the previous one (``stage_bounds`` (B, S, 2)
     [start, end) frames and ``stage_valid`` (B, S), as in :class:`~motiongen.models.condition.MotionCondition`),
-    and the frames in ``transitions`` (B, K), -1 for none. All zeros for a single-stage motion without them."""
+    and the frames in ``transitions`` (B, K), -1 for none. All zeros for a single-stage motion without them.
+    Computed on the CPU (B x T numbers); the caller moves it."""
     if radius_frames <= 0:
         raise ValueError(f"boundary_weights: radius_frames must be > 0, got {radius_frames}")
-    edges, oks = [], []
-    if stage_bounds is not None and stage_valid is not None and stage_valid.shape[1] > 1:
+    if stage_bounds is None and transitions is None:
+        raise ValueError("boundary_weights: give stage_bounds and stage_valid, or transitions")
+    edges, oks = [], []                                   # (B,) boundary frame and whether it exists, per boundary
+    if stage_bounds is not None and stage_valid is not None:
         for s in range(1, stage_valid.shape[1]):
             oks.append(stage_valid[:, s] & stage_valid[:, s - 1])
-            edges.append(0.5 * (stage_bounds[:, s, 0] + stage_bounds[:, s - 1, 1]).float())  # equal in a plan
+            edges.append(0.5 * (stage_bounds[:, s, 0] + stage_bounds[:, s - 1, 1]))  # equal in a plan
     if transitions is not None:
-        for k in range(transitions.shape[1]):
-            oks.append(transitions[:, k] >= 0)
-            edges.append(transitions[:, k].float())
-    ref = transitions if stage_bounds is None else stage_bounds
-    B = ref.shape[0] if ref is not None else 0
-    frames = torch.arange(num_frames, dtype=torch.float32, device=ref.device if ref is not None else None)
-    out = torch.zeros(B, num_frames, dtype=torch.float32, device=frames.device)
+        oks += list((transitions >= 0).T)
+        edges += list(transitions.T)
+    B = (stage_bounds if stage_bounds is not None else transitions).shape[0]
+    frames = torch.arange(num_frames, dtype=torch.float32)
+    out = torch.zeros(B, num_frames)
     inner = radius_frames / 2.0
     for edge, ok in zip(edges, oks):
-        u = ((radius_frames - (frames[None] - edge.to(frames.device)[:, None]).abs()) / (radius_frames - inner))
-        u = u.clamp(0.0, 1.0)
+        d = (frames[None] - edge.float().cpu()[:, None]).abs()
+        u = ((radius_frames - d) / (radius_frames - inner)).clamp(0.0, 1.0)
         w = u ** 3 * (10.0 - 15.0 * u + 6.0 * u ** 2)
-        out = torch.maximum(out, torch.where(ok.to(frames.device)[:, None], w, torch.zeros_like(w)))
+        out = torch.maximum(out, w * ok.cpu()[:, None])
     return out

@@ -112,19 +112,19 @@ class GaussianDiffusion:
         if self.parameterization == "skip":
             abar = self.alphas_cumprod.to(x_t.device)[t].reshape(-1, *([1] * (x_t.dim() - 1)))
             out = abar.sqrt().to(out.dtype) * x_t.to(out.dtype) + (1.0 - abar).sqrt().to(out.dtype) * out
+        if not (self.x0_lowpass_hz or self.transition_lowpass_hz):
+            return out
+        contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")     # labels: never filtered
         if self.x0_lowpass_hz:
-            contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
             out = lowpass_frames(out, mask, self.fps, self.x0_lowpass_hz, contact)
         transitions = getattr(cond, "transitions", None)
         staged = getattr(cond, "stage_bounds", None) is not None and cond.stage_bounds.shape[1] > 1
         if self.transition_lowpass_hz and (staged or transitions is not None):
             bounds, valid = cond.bounds(out.shape[1], out.device) if staged else (None, None)
-            w = boundary_weights(bounds, valid, out.shape[1], self.transition_seconds * self.fps,
-                                 None if transitions is None else transitions.to(out.device))
+            w = boundary_weights(bounds, valid, out.shape[1], self.transition_seconds * self.fps, transitions)
             if bool((w > 0).any()):
-                contact = get_skeleton(out.shape[-1]).layout.slices.get("foot_contact")
                 eased = lowpass_frames(out, mask, self.fps, self.transition_lowpass_hz, contact)
-                out = out + w[..., None].to(out.dtype) * (eased - out)
+                out = out + w.to(out.device, out.dtype)[..., None] * (eased - out)
         return out
 
     def sample_timesteps(self, batch: int, generator: torch.Generator | None = None,

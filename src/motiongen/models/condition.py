@@ -16,7 +16,13 @@ import torch
 
 from ..text.encoders import TextFeatures
 
-__all__ = ["MotionCondition"]
+__all__ = ["MotionCondition", "pad_transitions"]
+
+
+def pad_transitions(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Stack (b_i, k_i) long tensors of frames into one (sum b_i, max k_i) tensor, padded with -1 (no frame)."""
+    K = max(r.shape[1] for r in rows)
+    return torch.cat([torch.nn.functional.pad(r.long().cpu(), (0, K - r.shape[1]), value=-1) for r in rows])
 
 
 @dataclass
@@ -88,12 +94,6 @@ class MotionCondition:
                                torch.ones(it.batch_size, s, dtype=torch.bool) for it in items])
         transitions = None
         if any(it.transitions is not None for it in items):
-            K = max(it.transitions.shape[1] for it in items if it.transitions is not None)
-            rows = []
-            for it in items:
-                tr = torch.full((it.batch_size, K), -1, dtype=torch.long)
-                if it.transitions is not None:
-                    tr[:, :it.transitions.shape[1]] = it.transitions.cpu()
-                rows.append(tr)
-            transitions = torch.cat(rows)
+            transitions = pad_transitions([it.transitions if it.transitions is not None else
+                                           torch.zeros(it.batch_size, 0, dtype=torch.long) for it in items])
         return MotionCondition(TextFeatures.cat([it.text for it in items]), s, g, bounds, valid, transitions)
