@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import socket
 
 import numpy as np
@@ -265,3 +266,24 @@ def test_fine_tuning_starts_from_a_model_folder_with_a_band_limit(hml_folder, tm
         train(_cfg(hml_folder, tmp_path / "none", init_from=str(tmp_path / "missing")), progress=False)
     with pytest.raises(TrainError, match="x0_lowpass_hz must be between"):
         _cfg(hml_folder, tmp_path / "x", x0_lowpass_hz=11.0)
+
+
+def test_fine_tuning_on_another_corpus_keeps_the_initial_statistics_and_adds_up_the_training(hml_folder, tmp_path):
+    """Every run adds to the last: a corpus with other Mean/Std trains in the initial model's normalisation, and the
+    folder records the steps and hours of every run before it."""
+    base = train(_cfg(hml_folder, tmp_path / "base", steps=3), progress=False)
+    other = tmp_path / "other"
+    shutil.copytree(hml_folder, other)
+    np.save(other / "Mean.npy", np.load(hml_folder / "Mean.npy") + 0.5)
+    np.save(other / "Std.npy", np.load(hml_folder / "Std.npy") * 2.0)
+    tuned = train(_cfg(other, tmp_path / "tuned", steps=2, init_from=str(base)), progress=False, stop_after=1)
+    assert np.allclose(np.load(tuned / "mean.npy"), np.load(base / "mean.npy"))
+    assert np.allclose(np.load(tuned / "std.npy"), np.load(base / "std.npy"))
+    train(_cfg(other, tmp_path / "tuned", steps=2, init_from=str(base)), resume=True, progress=False)
+    assert np.allclose(np.load(tuned / "std.npy"), np.load(base / "std.npy"))      # resume keeps them too
+    first = json.loads((base / "config.json").read_text())["training"]
+    then = json.loads((tuned / "config.json").read_text())["training"]
+    assert first["total_steps"] == 3 and then["total_steps"] == 5
+    assert then["total_hours"] >= first["total_hours"] >= 0
+    again = train(_cfg(other, tmp_path / "again", steps=1, init_from=str(tuned)), progress=False)
+    assert json.loads((again / "config.json").read_text())["training"]["total_steps"] == 6

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,8 +254,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         model = build_denoiser(cfg.model, feature_dim=D, text_dim=encoder.dim, **cfg.model_config).to(device)
     except (TypeError, ValueError) as e:
         raise TrainError(f"model_config: {e}") from e
+    lineage = {"steps": 0, "hours": 0.0, "device": device.type}      # training before this run (init_from)
     if cfg.init_from and not resume:
-        _load_initial_weights(model, cfg, dataset.mean, dataset.std)
+        lineage = _load_initial_weights(model, cfg, dataset, device.type)
     ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
@@ -275,6 +277,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
                 raise TrainError(f"--resume: the run was started with {key}={saved.get(key, legacy.get(key))!r}, now "
                                  f"{getattr(cfg, key)!r}; resume with the same settings")
         model.load_state_dict(state["model"])
+        if "mean" in state:         # the statistics the run trains in (the init_from model's, when it had its own)
+            dataset.mean, dataset.std = state["mean"].numpy(), state["std"].numpy()
+        lineage = state.get("lineage", lineage)
         ema = {k: v.to(torch.float32) for k, v in state["ema"].items()}
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
@@ -305,6 +310,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     model.train()
     t_last, steps_since = time.perf_counter(), 0
     t_start = t_last
+    lineage = {**lineage, "run_hours_before": float(state.get("run_hours", 0.0)) if resume else 0.0}
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     for step in range(start_step, end):
         torch.manual_seed(cfg.seed * 1_000_003 + step * world + rank)        # dropout masks
@@ -358,7 +364,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
             end = done
         if done % cfg.checkpoint_every == 0 or done == end:
             if is_main:
-                _save(out, model, ema, optimizer, done, cfg, dataset, encoder)
+                run_hours = lineage["run_hours_before"] + (time.perf_counter() - t_start) / 3600
+                _save(out, model, ema, optimizer, done, cfg, dataset, encoder, lineage, run_hours, device.type)
             if distributed:
                 torch.distributed.barrier()
         if out_of_time:
@@ -369,10 +376,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     return (out, model) if return_model else out
 
 
-def _load_initial_weights(model, cfg: TrainConfig, mean: np.ndarray, std: np.ndarray) -> None:
+def _load_initial_weights(model, cfg: TrainConfig, dataset, device_type: str) -> dict:
     """``init_from``: copy a model folder's weights into ``model`` (read and checked by ``load_model_dir``). The
-    model type, the architecture and the normalisation statistics (the corpus) must be the same, else the
-    weights would mean something else."""
+    model type and the architecture must be the same. The weights work in the normalised feature space of their
+    own Mean/Std, so when the dataset's statistics differ (a new or a larger corpus) the run keeps the initial
+    model's statistics (``dataset.mean``/``dataset.std`` are replaced and the run folder writes them), and every
+    run adds to the last. Returns the training before this run: ``{"steps", "hours", "device"}`` (the folder's
+    ``training.total_steps`` and ``training.total_hours``, or its ``steps`` for folders without them)."""
     from ..models.pretrained import ModelFileError, load_model_dir
     try:
         init, info, init_mean, init_std = load_model_dir(cfg.init_from)
@@ -384,16 +394,29 @@ def _load_initial_weights(model, cfg: TrainConfig, mean: np.ndarray, std: np.nda
             any(theirs[k].shape != own[k].shape for k in own):
         raise TrainError(f"init_from: '{cfg.init_from}' holds a {info.get('model_type')} model that does not fit "
                          f"model={cfg.model!r} with this model_config (different architecture)")
-    if not (np.allclose(init_mean, mean, atol=1e-4) and np.allclose(init_std, std, atol=1e-4)):
-        raise TrainError(f"init_from: '{cfg.init_from}' was trained with other normalisation statistics (its "
-                         f"mean.npy/std.npy differ from the dataset's); fine-tune on the corpus it was trained on")
+    if init_mean.shape != dataset.mean.shape:
+        raise TrainError(f"init_from: '{cfg.init_from}' has {init_mean.shape[-1]}-dim features, the dataset "
+                         f"{dataset.mean.shape[-1]}")
+    if not (np.allclose(init_mean, dataset.mean, atol=1e-4) and np.allclose(init_std, dataset.std, atol=1e-4)):
+        print(f"init_from: the dataset's Mean/Std differ from '{cfg.init_from}'s; training in the initial model's "
+              f"normalisation (its mean.npy/std.npy are kept)", file=sys.stderr)
+        dataset.mean, dataset.std = init_mean.astype(np.float32), init_std.astype(np.float32)
     model.load_state_dict(theirs)
+    before = info.get("training", {}) if isinstance(info.get("training"), dict) else {}
+    steps = before.get("total_steps", before.get("steps", 0))
+    hours = before.get("total_hours", 0.0)
+    return {"steps": int(steps) if isinstance(steps, (int, float)) else 0,
+            "hours": float(hours) if isinstance(hours, (int, float)) else 0.0,
+            "device": str(before.get("total_device", device_type))}
 
 
-def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, dataset, encoder) -> None:
+def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, dataset, encoder, lineage: dict,
+          run_hours: float, device_type: str) -> None:
     state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "ema": {k: v.cpu() for k, v in ema.items()}, "optimizer": optimizer.state_dict(), "step": step,
-             "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+             "config": json.loads(json.dumps(dataclasses.asdict(cfg))),
+             "mean": torch.as_tensor(dataset.mean), "std": torch.as_tensor(dataset.std),
+             "lineage": {k: lineage[k] for k in ("steps", "hours", "device")}, "run_hours": run_hours}
     atomic_write(_state_path(out), lambda p: torch.save(state, p), suffix=".pt")
     sampler, steps = model.default_sampler
     info = {"skeleton": dataset.spec.name, "text_encoder": encoder.spec(), "fps": 20.0,
@@ -402,7 +425,13 @@ def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, d
             "sampling": {"sampler": cfg.sampler or sampler, "steps": cfg.sampler_steps or steps,
                          "guidance_scale": cfg.guidance_scale, "guidance_schedule": cfg.guidance_schedule},
             "training": {"data": str(cfg.data), "steps": step, "batch_size": cfg.batch_size, "seed": cfg.seed,
-                         "weights": "EMA" if cfg.ema_decay > 0 else "raw", "max_frames": cfg.max_frames}}
+                         "weights": "EMA" if cfg.ema_decay > 0 else "raw", "max_frames": cfg.max_frames,
+                         # every run adds to the last (init_from): the steps and wall-clock hours of them all
+                         "total_steps": lineage["steps"] + step,
+                         "total_hours": round(lineage["hours"] + run_hours, 3),
+                         "total_device": lineage["device"] if lineage["device"] == device_type
+                         else f"{lineage['device']}+{device_type}",
+                         "init_from": str(cfg.init_from)}}
     own = model.state_dict()
     weights = {k: v.to(own[k].dtype) for k, v in ema.items()} if cfg.ema_decay > 0 else None
     update_model_files(out, model, dataset.mean, dataset.std, info, state_dict=weights)
