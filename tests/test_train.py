@@ -287,3 +287,27 @@ def test_fine_tuning_on_another_corpus_keeps_the_initial_statistics_and_adds_up_
     assert then["total_hours"] >= first["total_hours"] >= 0
     again = train(_cfg(other, tmp_path / "again", steps=1, init_from=str(tuned)), progress=False)
     assert json.loads((again / "config.json").read_text())["training"]["total_steps"] == 6
+
+
+def test_balanced_sampling_draws_rare_actions_as_often_as_common_ones(hml_folder, tmp_path):
+    from motiongen.data.dataset import MotionTextDataset
+    from motiongen.train.trainer import _Batches
+    ids = (hml_folder / "train.txt").read_text().split()
+    rows = ["id,source,action,side,style,licence,split"] + \
+        [f"{mid},test,{'kick' if k < 2 else 'walk'},,,x,train" for k, mid in enumerate(ids)]
+    ds = MotionTextDataset(hml_folder, "train", max_frames=60)
+    with pytest.raises(TrainError, match="clips.csv: not found"):
+        _Batches(ds, 4, 0, 1, 0, balance=1.0)
+    (hml_folder / "clips.csv").write_text("\n".join(rows) + "\n")
+    acts = np.array(ds.item_actions())
+    assert set(acts) == {"kick", "walk"} and (acts == "walk").sum() > (acts == "kick").sum()
+    w = ds.balanced_weights(1.0)
+    assert np.isclose(w[acts == "kick"].sum(), 0.5) and np.isclose(w[acts == "walk"].sum(), 0.5)
+    assert np.allclose(ds.balanced_weights(0.0), 1 / len(ds))
+    drawn = np.concatenate([_Batches(ds, 4, 0, 1, 0, balance=1.0).indices(s) for s in range(200)])
+    share = (acts[drawn] == "kick").mean()
+    assert 0.4 < share < 0.6, share
+    again = _Batches(ds, 4, 0, 1, 0, balance=1.0)
+    assert np.array_equal(again.indices(17), _Batches(ds, 4, 0, 1, 0, balance=1.0).indices(17))   # resumable
+    plain = np.concatenate([_Batches(ds, 4, 0, 1, 0).indices(s) for s in range(200)])
+    assert (acts[plain] == "kick").mean() < share

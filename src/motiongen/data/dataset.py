@@ -139,6 +139,29 @@ class MotionTextDataset:
     def __len__(self) -> int:
         return len(self.items)
 
+    def item_actions(self) -> list[str]:
+        """The action of every item (``clips.csv`` of a built corpus: the normalised label its captions come from),
+        for balanced sampling. Raises ``ValueError`` naming the file when the folder has no action table."""
+        table = self.root / "clips.csv"
+        if not table.is_file():
+            raise ValueError(f"{table}: not found; balancing by action needs a corpus built by "
+                             f"'motiongen data build' (its clips.csv names each clip's action)")
+        import csv
+        with open(table, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "id" not in rows[0] or "action" not in rows[0]:
+            raise ValueError(f"{table}: expected the columns id and action")
+        action = {r["id"]: (r["action"] or "unlabelled").strip() for r in rows}
+        return [action.get(it.name.split("#")[0], "unlabelled") for it in self.items]
+
+    def balanced_weights(self, power: float) -> np.ndarray:
+        """Sampling probabilities that weigh each item by ``1 / count(its action) ** power``: 0 draws clips as they
+        are (a corpus of 400 walks and 12 kicks stays so), 1 draws every action equally often."""
+        actions = self.item_actions()
+        names, inverse, counts = np.unique(actions, return_inverse=True, return_counts=True)
+        w = counts[inverse].astype(np.float64) ** -float(power)
+        return w / w.sum()
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 

@@ -76,6 +76,7 @@ class TrainConfig:
     loss_vel: float = 0.0
     max_frames: int = 196
     mirror: float = 0.5                 # share of drawn clips mirrored left/right, captions' sides swapped
+    balance_actions: float = 0.0        # draw clips with probability ~ 1 / count(action) ** this (clips.csv); 0 = off
     reword: bool = True                 # meaning-preserving caption rewording (motiongen.data.augment)
     seed: int = 0
     checkpoint_every: int = 500
@@ -157,7 +158,8 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
               "max_frames": (8, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1e6),
               "ema_decay": (0.0, 0.999999), "min_lr_ratio": (0.0, 1.0), "step_gamma": (0.0, 1.0),
               "loss_simple": (0.0, 1e6), "loss_pos": (0.0, 1e6), "loss_foot": (0.0, 1e6), "loss_vel": (0.0, 1e6),
-              "mirror": (0.0, 1.0), "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000)}
+              "mirror": (0.0, 1.0), "balance_actions": (0.0, 1.0),
+              "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000)}
     for name, (lo, hi) in ranges.items():
         v = getattr(cfg, name)
         if not lo <= v <= hi:
@@ -195,20 +197,36 @@ def _dist():
 class _Batches:
     """The global batch of step s: a pure function of (seed, s)."""
 
-    def __init__(self, dataset, batch_size: int, seed: int, world: int, rank: int):
+    def __init__(self, dataset, batch_size: int, seed: int, world: int, rank: int, balance: float = 0.0):
         self.ds, self.bs, self.seed, self.world, self.rank = dataset, batch_size, seed, world, rank
         self.per_epoch = len(dataset) // batch_size
         if self.per_epoch < 1:
             raise TrainError(f"the training split has {len(dataset)} items, fewer than batch_size={batch_size}")
         self._perm_epoch, self._perm = -1, None
+        self.weights = None
+        if balance:
+            try:
+                self.weights = dataset.balanced_weights(balance)
+            except ValueError as e:
+                raise TrainError(f"balance_actions: {e}") from e
 
-    def __call__(self, step: int) -> dict:
+    def indices(self, step: int) -> np.ndarray:
+        """This rank's dataset indices at ``step``: a per-epoch permutation, or with ``balance`` a weighted draw
+        (with replacement) seeded by the step, so a resumed run draws the same batches."""
         epoch, within = divmod(step, self.per_epoch)
         if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.ds))
+            if self.weights is None:
+                self._perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.ds))
             self._perm_epoch = epoch
             self.ds.set_epoch(epoch)
-        idx = self._perm[within * self.bs:(within + 1) * self.bs][self.rank::self.world]
+        if self.weights is not None:
+            glob = np.random.default_rng((self.seed, 1, step)).choice(len(self.ds), size=self.bs, p=self.weights)
+        else:
+            glob = self._perm[within * self.bs:(within + 1) * self.bs]
+        return glob[self.rank::self.world]
+
+    def __call__(self, step: int) -> dict:
+        idx = self.indices(step)
         items = [self.ds[int(i)] for i in idx]
         return {"motion": torch.as_tensor(np.stack([it["motion"] for it in items])),
                 "mask": torch.as_tensor(np.stack([it["mask"] for it in items])),
@@ -290,7 +308,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     diffusion = GaussianDiffusion(parameterization=cfg.parameterization, x0_lowpass_hz=cfg.x0_lowpass_hz)
     mean_t = torch.as_tensor(dataset.mean, device=device)
     std_t = torch.as_tensor(dataset.std, device=device)
-    batches = _Batches(dataset, cfg.batch_size, cfg.seed, world, rank)
+    batches = _Batches(dataset, cfg.batch_size, cfg.seed, world, rank, balance=cfg.balance_actions)
     weights = cfg.loss_weights()
     is_main = rank == 0
     if is_main:
