@@ -162,7 +162,8 @@ def _cmd_serve(args) -> None:
     from .studio.server import serve
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1 to 65535, got {args.port}")
-    serve(args.host, args.port, args.model or None, args.store, args.device)
+    serve(args.host, args.port, args.model or None, args.store, args.device, llm_url=args.llm_url,
+          llm_model=args.llm_model, llm_key=args.llm_key, allow_hosts=args.allow_host)
 
 
 def _cmd_models_list(args) -> None:
@@ -538,6 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a model directory or packaged name (repeatable; default: the shipped model)")
     sv.add_argument("--store", default="studio_results", help="folder for results (default ./studio_results)")
     sv.add_argument("--device", default="cpu")
+    sv.add_argument("--allow-host", action="append", metavar="NAME",
+                    help="another name clients may use in the Host header (repeatable; the loopback names and "
+                         "--host are always allowed)")
+    sv.add_argument("--llm-url", help="the LLM server for edits with the openai backend (or "
+                                      "$MOTIONGEN_LLM_BASE_URL); requests cannot choose another")
+    sv.add_argument("--llm-model", help="default model name for that server (or $MOTIONGEN_LLM_MODEL)")
+    sv.add_argument("--llm-key", help="its API key (or $OPENAI_API_KEY); sent only to --llm-url")
     _add_threads(sv)
     sv.set_defaults(func=_cmd_serve)
     return p
