@@ -82,7 +82,8 @@ def _cmd_generate(args) -> None:
               ("--keyframes", args.keyframes), ("--trajectory", args.trajectory)]
     check_output_dir(args.out, args.overwrite, inputs)
     if args.text is not None:
-        prompts = [args.text]
+        from .plan import check_text
+        prompts = [check_text(args.text, "TEXT")]
     elif args.prompts is not None:
         prompts = read_prompts_file(args.prompts, args.seconds)
     else:

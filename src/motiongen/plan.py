@@ -116,7 +116,7 @@ class Plan:
             if "seconds" in st:
                 secs = st["seconds"]
                 if isinstance(secs, int) and not isinstance(secs, bool):
-                    if secs * fps > MAX_PLAN_FRAMES:             # a huge integer: compared exactly, never a float
+                    if secs > MAX_PLAN_FRAMES / fps:     # int vs float compares exactly: no overflow
                         raise PlanError(f"{where}: 'seconds' is more than {MAX_PLAN_FRAMES / fps:g}; a plan lasts "
                                         f"at most {MAX_PLAN_FRAMES / fps:g} s")
                     secs = float(secs)

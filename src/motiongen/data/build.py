@@ -218,16 +218,16 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
         raise FileExistsError(f"--out '{out}' is a file; the corpus is written into a folder")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"output folder {out} exists and is not empty; choose another or remove it first")
+    tmp = out.with_name(out.name + ".partial")
+    if (tmp.exists() or tmp.is_symlink()) and not is_stale_temporary(tmp, out.name):
+        # only an unfinished build of our own (its marker names a process that is gone) is ever removed
+        raise FileExistsError(f"'{tmp}' exists and is not an unfinished motiongen build (or that build is still "
+                              f"running); remove it yourself or choose another --out")
+    if tmp.exists():
+        shutil.rmtree(tmp)
     jobs = collect_jobs(source, sets, limit)
     if not jobs:
         raise ValueError(f"no clips found under {source} for sets {sets or SETS}")
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists() or tmp.is_symlink():
-        # only an unfinished build of our own (its marker names a process that is gone) is removed
-        if not is_stale_temporary(tmp, out.name):
-            raise FileExistsError(f"'{tmp}' exists and is not an unfinished motiongen build (or that build is still "
-                                  f"running); remove it yourself or choose another --out")
-        shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     mark_temporary(tmp, out.name)
     for sub in ("new_joint_vecs", "new_joints", "texts"):
