@@ -283,9 +283,7 @@ class Studio:
         all there. A damaged record is an ApiError (404 naming what is wrong), never a 500."""
         f = d / "result.json"
         try:
-            if f.is_symlink() or f.stat().st_size > 1 << 20:
-                raise ValueError("not a plain file of at most 1 MiB")
-            info = json.loads(f.read_text(encoding="utf-8"))
+            info = _read_json(f)
         except (OSError, ValueError, RecursionError) as e:
             raise ApiError(404, f"result '{d.name}' is damaged: result.json is not readable JSON "
                                 f"({str(e)[:80]})", "id") from None
@@ -302,8 +300,8 @@ class Studio:
         where = f"result '{d.name}' is damaged: sample_{k:03d}"
         try:
             joints = _load_joints(sub / "joints.npy")
-            meta = json.loads((sub / "meta.json").read_text(encoding="utf-8"))
-            plan = json.loads((sub / "plan.json").read_text(encoding="utf-8"))
+            meta = _read_json(sub / "meta.json")
+            plan = _read_json(sub / "plan.json")
         except (OSError, ValueError, RecursionError) as e:
             raise ApiError(404, f"{where}: {str(e)[:120]}", "id") from None
         if not isinstance(meta, dict) or not isinstance(plan, dict):
@@ -358,11 +356,29 @@ class Studio:
         return path
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_json(f: Path):
+    """A stored JSON file that the answer can carry as it is: at most 1 MiB, UTF-8, no NaN or Infinity."""
+    if f.is_symlink() or f.stat().st_size > 1 << 20:
+        raise ValueError(f"{f.name} is not a plain file of at most 1 MiB")
+    obj = json.loads(f.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    json.dumps(obj, ensure_ascii=False).encode("utf-8")     # a lone surrogate ('\\udcff') cannot be answered
+    return obj
+
+
 def _load_joints(f: Path) -> np.ndarray:
     """joints.npy of a stored sample: (T, J, 3) finite numbers (no pickles)."""
     if f.is_symlink():
         raise ValueError(f"{f.name} is a link")
-    joints = np.load(f, allow_pickle=False, mmap_mode="r")
+    try:
+        joints = np.load(f, allow_pickle=False, mmap_mode="r")      # mapped: a lying header allocates nothing
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"{f.name} is not a readable .npy array ({str(e)[:60]})") from None
+    if not isinstance(joints, np.ndarray):
+        raise ValueError(f"{f.name} is not a .npy array")
     if joints.ndim != 3 or joints.shape[2] != 3 or not 1 <= joints.shape[0] <= 100000 or \
             not 1 <= joints.shape[1] <= 64 or not np.issubdtype(joints.dtype, np.number):
         raise ValueError(f"{f.name} is not joint positions (T, J, 3), got {joints.dtype} {joints.shape}")
@@ -428,7 +444,7 @@ def _host_name(value: str) -> str | None:
             return None
         return value[1:end]
     name, _, port = value.partition(":")
-    if (port and not port.isdigit()) or not name or not re.fullmatch(r"[a-z0-9._-]+", name):
+    if (port and not re.fullmatch(r"\d{1,5}", port)) or not name or not re.fullmatch(r"[a-z0-9._-]+", name):
         return None
     return name.rstrip(".")
 
