@@ -239,12 +239,15 @@ def test_store_damage_is_skipped_or_reported_never_a_500(model_dir, tmp_path):
     (_fake_result(store, "e-nojoints") / "sample_000" / "joints.npy").unlink()
     (_fake_result(store, "f-plan") / "sample_000" / "plan.json").write_text("{")
     (_fake_result(store, "g-pickle") / "sample_000" / "joints.npy").write_bytes(b"\x80\x04K\x01.")
+    (_fake_result(store, "h-zip") / "sample_000" / "joints.npy").write_bytes(b"PK\x03\x04" + b"\x00" * 30)
+    (_fake_result(store, "i-surrogate") / "result.json").write_text('{"id": "i", "text": "a \\udcff"}')
+    (_fake_result(store, "j-nan") / "result.json").write_text('{"id": "j", "created": NaN}')
     r = client.get("/api/results")
     assert r.status_code == 200
-    assert {x["id"] for x in r.json()["results"]} == {"a-good", "e-nojoints", "f-plan", "g-pickle"}
-    assert set(r.json()["damaged"]) == {"b-list", "c-trunc", "d-abc"}
+    assert {x["id"] for x in r.json()["results"]} == {"a-good", "e-nojoints", "f-plan", "g-pickle", "h-zip"}
+    assert set(r.json()["damaged"]) == {"b-list", "c-trunc", "d-abc", "i-surrogate", "j-nan"}
     assert client.get("/api/results/a-good").status_code == 200
-    for rid in ("b-list", "c-trunc", "d-abc", "e-nojoints", "f-plan", "g-pickle"):
+    for rid in ("b-list", "c-trunc", "d-abc", "e-nojoints", "f-plan", "g-pickle", "h-zip", "i-surrogate", "j-nan"):
         r = client.get(f"/api/results/{rid}")
         assert r.status_code == 404 and "damaged" in r.json()["error"], rid
     r = client.get("/api/results/e-nojoints/samples/0/mp4")
@@ -418,8 +421,9 @@ def test_train_out_file_is_a_clear_error(tmp_path, capsys):
 
 def test_plan_seconds_as_a_huge_integer(tmp_path):
     from motiongen.plan import Plan, PlanError, load_plan
-    with pytest.raises(PlanError, match="stage 1: 'seconds'"):
-        Plan.from_dict({"stages": [{"text": "walk", "seconds": 10 ** 400}]})
+    for huge in (10 ** 400, -(10 ** 400)):
+        with pytest.raises(PlanError, match="stage 1: 'seconds'"):
+            Plan.from_dict({"stages": [{"text": "walk", "seconds": huge}]})
     f = tmp_path / "p.json"
     f.write_text('{"stages": [{"text": "walk", "seconds": ' + "9" * 5000 + "}]}")
     with pytest.raises(PlanError, match="p.json"):
@@ -445,6 +449,16 @@ def _model_folder(tmp_path):
     m = build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16)
     return save_model_dir(tmp_path / "m", m, np.zeros(263), np.ones(263),
                           {"text_encoder": {"name": "minilm", "dim": 384}})
+
+
+def test_huge_integers_in_a_model_config(tmp_path):
+    from motiongen.models.pretrained import ModelFileError, load_model_dir
+    d = _model_folder(tmp_path)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model"]["latent_dim"] = -(10 ** 400)
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFileError, match="latent_dim"):
+        load_model_dir(d)
 
 
 def test_malformed_model_folders(tmp_path):

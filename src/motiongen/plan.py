@@ -119,6 +119,9 @@ class Plan:
                     if secs > MAX_PLAN_FRAMES / fps:     # int vs float compares exactly: no overflow
                         raise PlanError(f"{where}: 'seconds' is more than {MAX_PLAN_FRAMES / fps:g}; a plan lasts "
                                         f"at most {MAX_PLAN_FRAMES / fps:g} s")
+                    if secs <= 0:
+                        raise PlanError(f"{where}: 'seconds' must be a positive number, got "
+                                        f"{secs if secs > -10 ** 30 else 'a huge negative integer'}")
                     secs = float(secs)
                 if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not secs > 0 \
                         or secs != secs or secs == float("inf"):

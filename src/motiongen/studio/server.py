@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -375,7 +376,7 @@ def _load_joints(f: Path) -> np.ndarray:
         raise ValueError(f"{f.name} is a link")
     try:
         joints = np.load(f, allow_pickle=False, mmap_mode="r")      # mapped: a lying header allocates nothing
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:        # a zip header: np.load tries .npz
         raise ValueError(f"{f.name} is not a readable .npy array ({str(e)[:60]})") from None
     if not isinstance(joints, np.ndarray):
         raise ValueError(f"{f.name} is not a .npy array")
