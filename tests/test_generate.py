@@ -255,10 +255,13 @@ def test_overwrite_never_deletes_files_that_are_not_ours(tmp_path, capsys):
     with pytest.raises(FileExistsError, match="figures/, thesis.tex"):
         check_output_dir(out, overwrite=True)
     assert (out / "thesis.tex").read_text() == "years of work"
-    ours = tmp_path / "ours"
-    (ours / "sample_000").mkdir(parents=True)
-    for f in ("meta.json", "sample_000/motion.npy", "sample_000/preview.mp4"):
-        (ours / f).write_text("x")
+    from motiongen.io_utils import atomic_directory
+
+    def fill(d):
+        (d / "sample_000").mkdir()
+        for f in ("meta.json", "sample_000/motion.npy", "sample_000/preview.mp4"):
+            (d / f).write_text("x")
+    ours = atomic_directory(tmp_path / "ours", fill, manifest="motion output")   # with the manifest of its files
     assert check_output_dir(ours, overwrite=True) == ours
     (ours / "sample_000" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="sample_000/notes.txt"):
@@ -266,21 +269,34 @@ def test_overwrite_never_deletes_files_that_are_not_ours(tmp_path, capsys):
 
 
 def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
+    """Only motiongen's own temporaries (a folder holding the marker that names the dead writer) are swept."""
     import subprocess
     import sys
 
-    from motiongen.io_utils import atomic_directory, remove_stale_temporaries
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    from motiongen.io_utils import TEMP_MARKER, atomic_directory, mark_temporary, remove_stale_temporaries
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip())
     stale = tmp_path / f".out.tmp-{dead}-abc"
     stale.mkdir()
     (stale / "motion.npy").write_text("half")
+    (stale / TEMP_MARKER).write_text(json.dumps({"pid": dead, "target": "out"}))
     alive = tmp_path / f".out.tmp-{os.getppid()}-xyz"          # a writer that is still running: left alone
     alive.mkdir()
+    (alive / TEMP_MARKER).write_text(json.dumps({"pid": os.getppid(), "target": "out"}))
     other = tmp_path / ".other.tmp-1-x"
     other.mkdir()
+    lookalike = tmp_path / f".out.tmp-{dead}-users-folder"     # the name of ours, but no marker: the user's
+    lookalike.mkdir()
+    (lookalike / "notes.txt").write_text("mine")
+    lookalike_file = tmp_path / f".out.tmp-{dead}-users-file"
+    lookalike_file.write_text("mine")
+    wrong = tmp_path / f".out.tmp-{dead}-other-target"          # a marker for another target
+    wrong.mkdir()
+    mark_temporary(wrong, "elsewhere")
     atomic_directory(tmp_path / "out", lambda d: (d / "meta.json").write_text("{}"))
     assert not stale.exists() and alive.exists() and other.exists()
+    assert (lookalike / "notes.txt").read_text() == "mine" and lookalike_file.read_text() == "mine"
+    assert wrong.exists()
     assert (tmp_path / "out" / "meta.json").is_file()
     assert remove_stale_temporaries(tmp_path / "out") == []
 

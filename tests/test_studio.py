@@ -31,7 +31,7 @@ def model_dir(tmp_path_factory):
 
 def _client(model_dir, store, **limits):
     app = create_app([str(model_dir)], store, limits=Limits(**limits) if limits else None)
-    return TestClient(app, raise_server_exceptions=False), app.state.studio
+    return TestClient(app, base_url="http://127.0.0.1:7860", raise_server_exceptions=False), app.state.studio
 
 
 def _wait(client, job_id, timeout_steps=600):

@@ -11,7 +11,7 @@ from . import __version__
 def _cmd_convert(args) -> None:
     from .convert import convert
     for note in convert(args.input, args.output, rig=args.rig, fps=args.fps, to=args.to, units=args.units,
-                        up=args.up):
+                        up=args.up, overwrite=args.overwrite):
         print(note)
 
 
@@ -40,7 +40,11 @@ def read_prompts_file(path: str, default_seconds: float) -> list:
     if not p.is_file():
         raise FileNotFoundError(f"--prompts file '{p}' does not exist")
     prompts = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--prompts file '{p}' is not UTF-8 text (byte {e.start})") from None
+    for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
             continue
@@ -74,9 +78,12 @@ def _cmd_generate(args) -> None:
     sources = [x for x in (args.text is not None, args.prompts is not None, args.plan is not None) if x]
     if len(sources) != 1:
         raise ValueError("give exactly one of: a TEXT, --prompts FILE, or --plan FILE")
-    check_output_dir(args.out, args.overwrite)
+    inputs = [("--plan", args.plan), ("--prompts", args.prompts), ("--prefix", args.prefix),
+              ("--keyframes", args.keyframes), ("--trajectory", args.trajectory)]
+    check_output_dir(args.out, args.overwrite, inputs)
     if args.text is not None:
-        prompts = [args.text]
+        from .plan import check_text
+        prompts = [check_text(args.text, "TEXT")]
     elif args.prompts is not None:
         prompts = read_prompts_file(args.prompts, args.seconds)
     else:
@@ -132,7 +139,7 @@ def _cmd_generate(args) -> None:
                 print(f"  stage {k} [{a / 20:g} s, {b / 20:g} s): {st['text']!r}")
                 for part, text in st.get("parts", {}).items():
                     print(f"    {part}: {text!r}")
-    dirs = write_outputs(args.out, motions, overwrite=args.overwrite, **_output_formats(args))
+    dirs = write_outputs(args.out, motions, overwrite=args.overwrite, inputs=inputs, **_output_formats(args))
     for m, d in zip(motions, dirs):
         if "long_motion" in m.meta:
             lm = m.meta["long_motion"]
@@ -156,7 +163,8 @@ def _cmd_serve(args) -> None:
     from .studio.server import serve
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1 to 65535, got {args.port}")
-    serve(args.host, args.port, args.model or None, args.store, args.device)
+    serve(args.host, args.port, args.model or None, args.store, args.device, llm_url=args.llm_url,
+          llm_model=args.llm_model, llm_key=args.llm_key, allow_hosts=args.allow_host)
 
 
 def _cmd_models_list(args) -> None:
@@ -218,9 +226,10 @@ def _cmd_models_init(args) -> None:
     from .pipeline import MotionPipeline
     from .skeleton import get_skeleton
     from .text.encoders import load_text_encoder
+    from .io_utils import check_output_dir
     torch.manual_seed(args.seed)
-    if Path(args.out).exists() and any(Path(args.out).iterdir()) and not args.overwrite:
-        raise FileExistsError(f"--out '{args.out}' exists and is not empty; pass --overwrite to replace it")
+    # --overwrite replaces only a model folder motiongen wrote (its manifest lists every file), never user files
+    check_output_dir(args.out, args.overwrite, [("--stats", args.stats), ("--clip-path", args.clip_path)])
     enc = load_text_encoder(args.text_encoder, args.clip_path)
     overrides = {"text_dim": enc.dim, **_parse_overrides(args.set)}
     denoiser = build_denoiser(args.model_type, **overrides)
@@ -284,7 +293,10 @@ def _cmd_evaluate(args) -> None:
 def _cmd_edit(args) -> None:
     from .edit.editor import edit, make_backend
     from .export import check_output_dir, write_outputs
-    check_output_dir(args.out, args.overwrite)
+    inputs = [("--from", args.from_dir)]
+    check_output_dir(args.out, args.overwrite, inputs)
+    from .plan import check_text
+    check_text(args.instruction, "the instruction")
     kw = {}
     if args.backend == "openai":
         kw = {"base_url": args.llm_url, "model": args.llm_model, "api_key": args.llm_key, "timeout": args.llm_timeout}
@@ -296,13 +308,37 @@ def _cmd_edit(args) -> None:
         print("  " + line)
     if res.kept:
         print("kept from the earlier motion: " + "; ".join(res.kept))
-    [d] = write_outputs(args.out, res.motions, overwrite=args.overwrite, **_output_formats(args))
+    [d] = write_outputs(args.out, res.motions, overwrite=args.overwrite, inputs=inputs, **_output_formats(args))
     print(f"wrote {d}")
 
 
 def _add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the "
                                                     "load average)")
+
+
+def _seed_arg(text: str) -> int:
+    """argparse type: a seed is an integer 0 .. 2**32 - 1."""
+    from .pipeline import MAX_SEED
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got '{text[:40]}'")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got '{text[:40]}'")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     g.add_argument("--guidance-schedule", choices=["constant", "linear"],
                    help="constant w, or FineMoGen's w_t = 1 + s*t/T (default: the model's)")
-    g.add_argument("--seed", type=int, default=0, help="random seed of the first motion (default 0)")
+    g.add_argument("--seed", type=_seed_arg, default=0, help="random seed of the first motion (default 0)")
     g.add_argument("--num-samples", type=int, default=1, help="motions per prompt (default 1)")
     g.add_argument("--batch-size", type=int, default=16, help="motions denoised together (default 16)")
     g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -368,11 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--llm-url", help="base URL, e.g. http://127.0.0.1:8080/v1 (or $MOTIONGEN_LLM_BASE_URL)")
     e.add_argument("--llm-model", help="model name sent to the server (or $MOTIONGEN_LLM_MODEL)")
     e.add_argument("--llm-key", help="API key (or $OPENAI_API_KEY)")
-    e.add_argument("--llm-timeout", type=float, default=60.0)
+    e.add_argument("--llm-timeout", type=_positive_seconds, default=60.0, help="seconds (default 60)")
     e.add_argument("--regenerate-all", action="store_true", help="regenerate everything (the paper's behaviour)")
     e.add_argument("--no-cleanup", action="store_true", help="export the raw joints: no foot locking / leg IK")
     e.add_argument("--model", metavar="DIR", help="default: the model that made the earlier output")
-    e.add_argument("--seed", type=int, help="default: the earlier output's seed")
+    e.add_argument("--seed", type=_seed_arg, help="default: the earlier output's seed")
     e.add_argument("--guidance", type=float)
     e.add_argument("--device", default="cpu")
     e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
@@ -393,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--stats", metavar="DIR", help="take Mean.npy / Std.npy from this dataset folder")
     mi.add_argument("--text-encoder", default="minilm", choices=["minilm", "clip"])
     mi.add_argument("--clip-path", metavar="DIR")
-    mi.add_argument("--seed", type=int, default=0)
+    mi.add_argument("--seed", type=_seed_arg, default=0)
     mi.add_argument("--overwrite", action="store_true")
     mi.set_defaults(func=_cmd_models_init)
 
@@ -409,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=_seed_arg)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--max-minutes", type=float, help="wall-clock budget: stop (with a checkpoint) after this long")
@@ -429,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--epochs", type=int, default=30)
     te.add_argument("--batch-size", type=int, default=32)
     te.add_argument("--lr", type=float, default=1e-4)
-    te.add_argument("--seed", type=int, default=0)
+    te.add_argument("--seed", type=_seed_arg, default=0)
     te.add_argument("--size", choices=["full", "small"], default="full",
                     help="full: Guo et al.'s widths; small: width 256 (about 16x cheaper, for CPUs)")
     te.add_argument("--glove", metavar="DIR", help="use GloVe our_vab_* files instead of learned word vectors")
@@ -454,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sampler", choices=["ddpm", "ddim", "dpm"])
     ev.add_argument("--steps", type=int)
     ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=_seed_arg, default=0)
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ev.add_argument("--quiet", action="store_true")
@@ -473,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--up", choices=["y", "z"], default="y", help="up axis of the BVH input (default y)")
     c.add_argument("--to", choices=["joints", "features"],
                    help="what a .npy output holds (default: features for joints input, else joints)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT file")
     c.set_defaults(func=_cmd_convert)
 
     d = sub.add_parser("data", help="build, summarise and look at motion datasets")
@@ -503,6 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a model directory or packaged name (repeatable; default: the shipped model)")
     sv.add_argument("--store", default="studio_results", help="folder for results (default ./studio_results)")
     sv.add_argument("--device", default="cpu")
+    sv.add_argument("--allow-host", action="append", metavar="NAME",
+                    help="another name clients may use in the Host header (repeatable; the loopback names and "
+                         "--host are always allowed)")
+    sv.add_argument("--llm-url", help="the LLM server for edits with the openai backend (or "
+                                      "$MOTIONGEN_LLM_BASE_URL); requests cannot choose another")
+    sv.add_argument("--llm-model", help="default model name for that server (or $MOTIONGEN_LLM_MODEL)")
+    sv.add_argument("--llm-key", help="its API key (or $OPENAI_API_KEY); sent only to --llm-url")
     _add_threads(sv)
     sv.set_defaults(func=_cmd_serve)
     return p
@@ -539,6 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"motiongen {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except (NotADirectoryError, IsADirectoryError, PermissionError) as e:
+        print(f"motiongen {args.command}: error: '{e.filename}': {e.strerror}", file=sys.stderr)
         return 2
     return 0
 

@@ -63,12 +63,22 @@ def load_motion(path: str, rig: str | None = None, fps: float = 20.0, units: str
 
 
 def convert(src: str, dst: str, rig: str | None = None, fps: float = 20.0, to: str | None = None,
-            units: str | None = None, up: str = "y") -> list[str]:
-    """Convert ``src`` to ``dst`` (by extension; ``to`` = joints|features for .npy). Returns notes for the user."""
+            units: str | None = None, up: str = "y", overwrite: bool = False) -> list[str]:
+    """Convert ``src`` to ``dst`` (by extension; ``to`` = joints|features for .npy). Returns notes for the user.
+    An existing ``dst`` is replaced only with ``overwrite`` (and never when it is a folder or the input itself)."""
     out = Path(dst)
     ext = out.suffix.lower()
     if ext not in (".bvh", ".glb", ".npy", ".mp4", ".gif"):
         raise ValueError(f"{dst}: unsupported output; expected .bvh, .glb, .npy, .mp4 or .gif")
+    if out.is_dir():
+        raise FileExistsError(f"{dst}: is a directory; give the output file's name")
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{dst}: exists; choose another name or pass --overwrite to replace it")
+        if out.exists() and out.resolve() == Path(str(src).split("::", 1)[0]).resolve():
+            raise FileExistsError(f"{dst}: is the input itself; write the output to another file")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{dst}: the folder '{out.parent}' does not exist")
     motion = load_motion(src, rig=rig, fps=fps, units=units, up=up)
     notes = list(motion.notes)
     if ext == ".bvh":

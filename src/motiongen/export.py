@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io_utils import atomic_directory
+from .io_utils import atomic_directory, check_output_dir
 from .motion.bvh import write_bvh
 from .motion.render import render_motion
 
@@ -35,42 +35,6 @@ def parse_formats(text: str) -> dict:
     return {"preview": preview, "bvh": "bvh" in items, "glb": "glb" in items}
 
 PREVIEW_FORMATS = ("mp4", "gif", "none")
-
-
-OUR_FILES = {"motion.npy", "joints.npy", "motion.bvh", "motion.glb", "preview.mp4", "preview.gif", "plan.json",
-             "meta.json"}
-
-
-def foreign_entries(folder: Path) -> list[str]:
-    """What in ``folder`` motiongen did not write (an output folder holds only our files and sample_NNN/)."""
-    import re
-    out = []
-    for e in sorted(folder.iterdir()):
-        if e.is_file() and not e.is_symlink() and e.name in OUR_FILES:
-            continue
-        if e.is_dir() and not e.is_symlink() and re.fullmatch(r"sample_\d{3}", e.name):
-            out += [f"{e.name}/{x}" for x in foreign_entries(e)]
-            continue
-        out.append(e.name + ("/" if e.is_dir() else ""))
-    return out
-
-
-def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Refuse (before any work) to write over a non-empty directory unless ``overwrite``; even then, refuse when
-    the directory holds anything motiongen did not write, so that nothing of the user's is ever deleted."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out '{out}' exists and is a file, not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"--out '{out}' exists and is not empty; choose another directory or pass "
-                                  f"--overwrite to replace an earlier motiongen output")
-        foreign = foreign_entries(out)
-        if foreign:
-            few = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise FileExistsError(f"--out '{out}' holds files motiongen did not write ({few}); --overwrite only "
-                                  f"replaces an earlier motiongen output, so choose another directory")
-    return out
 
 
 def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = True, glb: bool = False) -> dict:
@@ -100,11 +64,11 @@ def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = T
 
 
 def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", bvh: bool = True,
-                  overwrite: bool = False, extra_meta: dict | None = None, glb: bool = False) -> list[Path]:
-    """Write motions to ``out`` atomically; returns the folder of each motion."""
+                  overwrite: bool = False, extra_meta: dict | None = None, glb: bool = False, inputs=()) -> list[Path]:
+    """Write motions to ``out`` atomically, with the manifest of what was written; returns each motion's folder."""
     if preview not in PREVIEW_FORMATS:
         raise ValueError(f"preview must be one of {', '.join(PREVIEW_FORMATS)}, got '{preview}'")
-    out = check_output_dir(out, overwrite)
+    out = check_output_dir(out, overwrite, inputs)
     rel: list[Path] = []
 
     def fill(tmp: Path) -> None:
@@ -125,5 +89,5 @@ def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", b
             index.append({"dir": str(sub), "text": m.text, "seed": m.seed, "frames": m.num_frames})
         (tmp / "meta.json").write_text(json.dumps({"samples": index, **(extra_meta or {})}, indent=2) + "\n")
 
-    atomic_directory(out, fill)
+    atomic_directory(out, fill, manifest="motion output")
     return [out / r for r in rel]

@@ -87,6 +87,18 @@ class GeneratedMotion:
         return int(self.features.shape[0])
 
 
+MAX_SEED = 2 ** 32 - 1         # torch and numpy generators take seeds 0 .. 2**32 - 1 alike
+
+
+def check_seed(seed, where: str = "seed", error=ValueError) -> int:
+    """A seed is an integer 0 .. 2**32 - 1 (not a bool, not negative)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        shown = (repr(seed)[:40] if not isinstance(seed, int) or abs(seed) < 10 ** 30
+                 else f"an integer of {seed.bit_length()} bits")
+        raise error(f"{where} must be an integer from 0 to {MAX_SEED}, got {shown}")
+    return seed
+
+
 def frames_for_seconds(seconds, max_frames: int, fps: float = FPS, where: str = "seconds") -> int:
     """Validate a duration and convert it to frames."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
@@ -235,6 +247,10 @@ class MotionPipeline:
             raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
+        check_seed(seed, "seed", GenerationError)
+        if seed + len(prompts) * num_samples - 1 > MAX_SEED:
+            raise GenerationError(f"seed: {seed} + {len(prompts) * num_samples - 1} (one seed per motion) passes "
+                                  f"{MAX_SEED}, the largest seed")
         s_cfg = self.info.get("sampling", {})
         sampler = sampler or s_cfg.get("sampler") or self.denoiser.default_sampler[0]
         if sampler not in SAMPLERS:
@@ -272,7 +288,7 @@ class MotionPipeline:
 
     def _normalise_prompts(self, prompts, seconds, literal: bool = False) -> list[Prompt]:
         from .compound import plan_from_sentence
-        from .plan import Plan
+        from .plan import Plan, check_text
         if isinstance(prompts, (str, Prompt, Plan)):
             prompts = [prompts]
         if not isinstance(prompts, (list, tuple)) or not prompts:
@@ -297,6 +313,7 @@ class MotionPipeline:
             else:
                 if not isinstance(p.text, str) or not p.text.strip():
                     raise GenerationError(f"{where}: the text is empty")
+                check_text(p.text, f"{where}: the text", GenerationError)
                 p.text = " ".join(p.text.split())
                 secs = p.seconds if p.seconds is not None else seconds
                 if secs is None:

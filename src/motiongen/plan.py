@@ -103,6 +103,7 @@ class Plan:
             text = st.get("text", "")
             if not isinstance(text, str):
                 raise PlanError(f"{where}: 'text' must be a string")
+            check_text(text, f"{where}: 'text'", PlanError)
             text = " ".join(text.split())
             if len(text) > MAX_TEXT:
                 raise PlanError(f"{where}: 'text' is {len(text)} characters; at most {MAX_TEXT}")
@@ -114,9 +115,17 @@ class Plan:
                 raise PlanError(f"{where}: give exactly one of 'seconds' (a duration) or 'frames' ([start, end))")
             if "seconds" in st:
                 secs = st["seconds"]
+                if isinstance(secs, int) and not isinstance(secs, bool):
+                    if secs > MAX_PLAN_FRAMES / fps:     # int vs float compares exactly: no overflow
+                        raise PlanError(f"{where}: 'seconds' is more than {MAX_PLAN_FRAMES / fps:g}; a plan lasts "
+                                        f"at most {MAX_PLAN_FRAMES / fps:g} s")
+                    if secs <= 0:
+                        raise PlanError(f"{where}: 'seconds' must be a positive number, got "
+                                        f"{secs if secs > -10 ** 30 else 'a huge negative integer'}")
+                    secs = float(secs)
                 if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not secs > 0 \
                         or secs != secs or secs == float("inf"):
-                    raise PlanError(f"{where}: 'seconds' must be a positive number, got {secs!r}")
+                    raise PlanError(f"{where}: 'seconds' must be a positive number, got {str(secs)[:40]}")
                 if secs * fps > MAX_PLAN_FRAMES:
                     raise PlanError(f"{where}: 'seconds' is {secs:g}; a plan lasts at most {MAX_PLAN_FRAMES / fps:g} s")
                 start, end = cursor, cursor + max(1, int(round(secs * fps)))
@@ -175,6 +184,7 @@ def _parse_parts(parts, where: str) -> dict[str, str]:
             raise PlanError(f"{where}: unknown body part '{k}'; expected one of {', '.join(PART_NAMES)}")
         if not isinstance(v, str):
             raise PlanError(f"{where}: text of part '{k}' must be a string")
+        check_text(v, f"{where}: text of part '{k}'", PlanError)
         v = " ".join(v.split())
         if len(v) > MAX_TEXT:
             raise PlanError(f"{where}: text of part '{k}' is {len(v)} characters; at most {MAX_TEXT}")
@@ -185,14 +195,27 @@ def _parse_parts(parts, where: str) -> dict[str, str]:
     return out
 
 
+def check_text(text: str, where: str, error=ValueError) -> str:
+    """Refuse text that is not valid Unicode: a lone surrogate (from JSON's '\\ud800' or a command-line byte that
+    is not UTF-8, which Python keeps as a surrogate escape). The text encoders cannot tokenize it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise error(f"{where} is not valid UTF-8 text (character {e.start + 1} is an undecodable byte or a lone "
+                    f"surrogate)") from None
+    return text
+
+
 def load_plan(path: str | os.PathLike) -> Plan:
     path = Path(path)
     if not path.is_file():
         raise PlanError(f"plan file '{path}' does not exist")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PlanError(f"plan file '{path}' is not valid JSON: {e}") from e
+    except ValueError as e:               # e.g. an integer of more than 4300 digits
+        raise PlanError(f"plan file '{path}' is not usable JSON: {str(e)[:120]}") from None
     except RecursionError:
         raise PlanError(f"plan file '{path}': the JSON is nested too deeply to be a plan") from None
     try:

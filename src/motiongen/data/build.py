@@ -211,18 +211,27 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
     ``OUT`` is never touched (an error says so)."""
     from tqdm import tqdm
 
+    from ..io_utils import TEMP_MARKER, is_stale_temporary, mark_temporary
     t0 = time.time()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out '{out}' is a file; the corpus is written into a folder")
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"output folder {out} exists and is not empty; choose another or remove it first")
+    tmp = out.with_name(out.name + ".partial")
+    if (tmp.exists() or tmp.is_symlink()) and not is_stale_temporary(tmp, out.name):
+        # only an unfinished build of our own (its marker names a process that is gone) is ever removed
+        raise FileExistsError(f"'{tmp}' exists and is not an unfinished motiongen build (or that build is still "
+                              f"running); remove it yourself or choose another --out")
+    if tmp.exists():
+        shutil.rmtree(tmp)
     jobs = collect_jobs(source, sets, limit)
     if not jobs:
         raise ValueError(f"no clips found under {source} for sets {sets or SETS}")
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    mark_temporary(tmp, out.name)
     for sub in ("new_joint_vecs", "new_joints", "texts"):
-        (tmp / sub).mkdir(parents=True)
+        (tmp / sub).mkdir()
 
     splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     clips = {s: 0 for s in dict.fromkeys(j.source for j in jobs)}
@@ -273,6 +282,7 @@ def build_corpus(source: str | Path, out: str | Path, sets=None, limit: int | No
     atomic_write_bytes(tmp / "meta.json", json.dumps(meta, indent=2).encode())
     (tmp / "LICENSES.txt").write_text("Licences of the sources of this corpus:\n" +
                                       "\n".join(f"- {s}: {LICENCES[s]}" for s in clips) + "\n")
+    (tmp / TEMP_MARKER).unlink()
     if out.exists():
         out.rmdir()
     os.replace(tmp, out)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plan import PART_NAMES, Plan, load_plan
+from ..plan import PART_NAMES, Plan, PlanError, load_plan
 
 __all__ = ["EditResult", "edit", "plan_diff", "hold_weights", "make_backend", "EditError"]
 
@@ -152,6 +152,26 @@ def hold_weights(old: Plan, new: Plan, old_features: np.ndarray, feature_dim: in
     return ref, weight, notes
 
 
+_META_TYPES = {"model": (dict,), "seed": (int,), "sampler": (str,), "steps": (int,)}
+
+
+def _check_meta(meta: dict, where: Path) -> None:
+    """The fields of an earlier output's meta.json that an edit reads, each of the type motiongen writes."""
+    from ..pipeline import check_seed
+    for key, types in _META_TYPES.items():
+        v = meta.get(key)
+        if v is not None and (not isinstance(v, types) or isinstance(v, bool)):
+            raise EditError(f"'{where}': '{key}' must be {'an object' if dict in types else types[0].__name__}, "
+                            f"got {type(v).__name__}")
+    d = (meta.get("model") or {}).get("dir")
+    if d is not None and not isinstance(d, str):
+        raise EditError(f"'{where}': 'model.dir' must be a folder name (a string), got {type(d).__name__}")
+    if meta.get("seed") is not None:
+        check_seed(meta["seed"], f"'{where}': 'seed'", EditError)
+    if meta.get("steps") is not None and not 1 <= meta["steps"] <= 10000:
+        raise EditError(f"'{where}': 'steps' must be 1 to 10000, got {str(meta['steps'])[:40]}")
+
+
 def edit(from_dir: str | os.PathLike, instruction: str, backend=None, model: str | None = None,
          regenerate_all: bool = False, blend: int = 5, seed: int | None = None, device: str = "cpu",
          **generate_kw) -> EditResult:
@@ -167,10 +187,11 @@ def edit(from_dir: str | os.PathLike, instruction: str, backend=None, model: str
     if (src / "meta.json").is_file():
         try:
             meta = json.loads((src / "meta.json").read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:        # JSONDecodeError, UnicodeDecodeError, 4300-digit ints
             raise EditError(f"'{src / 'meta.json'}' is not valid JSON: {str(e)[:200]}") from None
         if not isinstance(meta, dict):
             raise EditError(f"'{src / 'meta.json'}': expected a JSON object, got {type(meta).__name__}")
+        _check_meta(meta, src / "meta.json")
     try:
         old_features = np.load(src / "motion.npy", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -181,12 +202,18 @@ def edit(from_dir: str | os.PathLike, instruction: str, backend=None, model: str
                         f"{old_features.shape}")
     backend = backend or make_backend("offline")
     data = backend.revise(old, instruction)
-    new = Plan.from_dict(data)
+    try:
+        new = Plan.from_dict(data)
+    except PlanError as e:           # the instruction asked for something a plan cannot hold
+        raise EditError(f"the instruction {instruction[:80]!r} asks for a plan that is not valid: {e}") from None
     diff = plan_diff(old, new)
     mdir = model or (meta.get("model", {}) or {}).get("dir")
     if mdir and not Path(mdir).is_dir():
         mdir = None
     pipe = MotionPipeline.from_pretrained(mdir or default_model_dir(), device=device)
+    if old_features.shape[1] != pipe.denoiser.config.feature_dim:
+        raise EditError(f"'{src / 'motion.npy'}' has {old_features.shape[1]} features per frame; the model makes "
+                        f"{pipe.denoiser.config.feature_dim} (was it written by another model?)")
     inpaint = None
     kept: list[str] = []
     if not regenerate_all:

@@ -18,7 +18,7 @@ import urllib.request
 
 from ..plan import PART_NAMES, Plan, PlanError
 
-__all__ = ["OpenAIChatEditor", "LLMEditError", "SYSTEM_PROMPT"]
+__all__ = ["OpenAIChatEditor", "LLMEditError", "SYSTEM_PROMPT", "check_llm_url"]
 
 
 class LLMEditError(ValueError):
@@ -58,6 +58,21 @@ Answer: {{"stages": [{{"text": "a person waves", "frames": [0, 60],
 """
 
 
+def check_llm_url(url: str) -> str:
+    """The LLM server's base URL must be http:// or https:// with a host (no file://, ftp://, data: ...)."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port                          # raises ValueError for a port that is not a number
+    except ValueError as e:
+        raise LLMEditError(f"--llm-url '{url[:80]}' is not a URL: {e}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise LLMEditError(f"--llm-url '{url[:80]}': expected an http:// or https:// address of the LLM server "
+                           f"(e.g. http://127.0.0.1:8080/v1)")
+    return url
+
+
 def extract_json(text: str):
     """The first JSON object in an answer (code fences and chatter around it are tolerated)."""
     fence = re.search(r"```(?:json)?\s*(\{.*?\})\s*```", text, re.DOTALL)
@@ -80,9 +95,12 @@ class OpenAIChatEditor:
         if not self.base_url:
             raise LLMEditError("the openai backend needs a server: pass --llm-url (e.g. http://127.0.0.1:8080/v1 "
                                "for llama.cpp's server) or set MOTIONGEN_LLM_BASE_URL")
+        check_llm_url(self.base_url)
         self.model = model or os.environ.get("MOTIONGEN_LLM_MODEL") or "default"
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
-        self.timeout, self.temperature = timeout, temperature
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+            raise LLMEditError(f"--llm-timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout, self.temperature = float(timeout), temperature
 
     def _chat(self, messages: list[dict]) -> str:
         body = json.dumps({"model": self.model, "messages": messages, "temperature": self.temperature}).encode()
@@ -111,7 +129,7 @@ class OpenAIChatEditor:
             raise LLMEditError(f"the LLM server at {self.base_url} did not answer within {self.timeout:g} s") from e
         except urllib.error.HTTPError as e:
             try:
-                detail = e.read()[:200].decode(errors="replace")
+                detail = e.read(200).decode(errors="replace")      # at most 200 bytes of an error page
             except (OSError, ValueError, AttributeError):
                 detail = ""
             raise LLMEditError(f"the LLM server at {self.base_url} answered HTTP {e.code} ({e.msg}): {detail}"

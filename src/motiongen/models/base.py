@@ -47,6 +47,9 @@ def config_from_dict(cls: type, data: dict, where: str = "config", legacy: bool 
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"{where}.{k}: expected a number, got {v!r}")
+            if isinstance(v, int) and abs(v) > 2 ** 63:           # a huge integer literal: no float of it
+                raise ValueError(f"{where}.{k}: {'-' if v < 0 else ''}an integer of {v.bit_length()} bits is out "
+                                 f"of range")
             if isinstance(default, int) and not float(v).is_integer():
                 raise ValueError(f"{where}.{k}: expected an integer, got {v!r}")
             v = type(default)(v)

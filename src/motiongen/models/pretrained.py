@@ -52,7 +52,7 @@ def save_model_dir(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray
         for extra in extra_files:  # e.g. a LICENSE note
             shutil.copy2(extra, tmp / Path(extra).name)
 
-    return atomic_directory(path, fill)
+    return atomic_directory(path, fill, manifest="model")
 
 
 def update_model_files(path: str | os.PathLike, denoiser: Denoiser, mean: np.ndarray, std: np.ndarray,
@@ -86,6 +86,38 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a config may hold (JSON has no NaN or Infinity)")
+
+
+def read_stats_file(f: Path, dim: int) -> np.ndarray:
+    """Read mean.npy / std.npy: checks the .npy header (a real .npy, not .npz or pickle; shape (dim,); a numeric
+    dtype) and the file's size before reading anything, so a header declaring 10^10 values allocates nothing."""
+    try:
+        with open(f, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
+            offset = fh.tell()
+        size = f.stat().st_size
+    except (ValueError, OSError, EOFError, SyntaxError) as e:
+        raise ModelFileError(f"'{f}' is not a .npy array (saved with numpy.save): {str(e)[:160]}") from None
+    if dtype.hasobject or dtype.kind not in "fiu" or dtype.itemsize > 8:
+        raise ModelFileError(f"'{f}' holds {dtype} values; expected numbers (float32)")
+    if tuple(shape) != (dim,):
+        raise ModelFileError(f"'{f}' has shape {tuple(shape)}, expected ({dim},)")
+    if size < offset + dim * dtype.itemsize:
+        raise ModelFileError(f"'{f}' is truncated: {size} bytes, its header needs {offset + dim * dtype.itemsize}")
+    try:
+        return np.load(f, allow_pickle=False).astype(np.float32)
+    except (ValueError, OSError, EOFError) as e:
+        raise ModelFileError(f"'{f}' is not a readable .npy array: {e}") from e
+
+
 def read_model_config(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
@@ -97,9 +129,11 @@ def read_model_config(path: str | os.PathLike) -> dict:
     if not cfg_file.is_file():
         raise ModelFileError(f"'{cfg_file}' is missing: '{path}' is not a motiongen model directory")
     try:
-        cfg = json.loads(cfg_file.read_text())
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"'{cfg_file}' is not valid JSON: {e}") from e
+    except (ValueError, RecursionError) as e:        # NaN/Infinity, a >4300-digit integer, deep nesting
+        raise ModelFileError(f"'{cfg_file}' is not usable JSON: {str(e)[:160] or type(e).__name__}") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise ModelFileError(f"'{cfg_file}': not a motiongen model config (expected \"format\": \"{FORMAT}\")")
     kinds = {"format_version": (int,), "model_type": (str,), "model": (dict,), "text_encoder": (dict,),
@@ -166,13 +200,7 @@ def load_model_dir(path: str | os.PathLike, device: str | torch.device = "cpu"
         f = path / name
         if not f.is_file():
             raise ModelFileError(f"'{f}' is missing")
-        try:
-            arr = np.load(f, allow_pickle=False).astype(np.float32)
-        except (ValueError, OSError, EOFError) as e:
-            raise ModelFileError(f"'{f}' is not a readable .npy array: {e}") from e
-        if arr.shape != (mcfg.feature_dim,):
-            raise ModelFileError(f"'{f}' has shape {arr.shape}, expected ({mcfg.feature_dim},)")
-        stats.append(arr)
+        stats.append(read_stats_file(f, mcfg.feature_dim))
     for name, arr in zip(("mean.npy", "std.npy"), stats):
         if not np.isfinite(arr).all():
             raise ModelFileError(f"'{path / name}' contains NaN or infinite values")

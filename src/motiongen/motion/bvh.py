@@ -14,6 +14,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,11 +234,17 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
             continue
         m = re.match(r"frames\s*:\s*(\d+)", l, re.I)
         if m:
+            if len(m.group(1)) > 12:
+                raise _fail(source, i, f"'Frames:' is a {len(m.group(1))}-digit number; the header is corrupt")
             n_frames = int(m.group(1))
             continue
         m = re.match(r"frame\s*time\s*:\s*([-+0-9.eE]+)", l, re.I)
         if m:
-            frame_time = float(m.group(1))
+            try:
+                frame_time = float(m.group(1))
+            except ValueError:
+                raise _fail(source, i, f"Frame Time must be a positive number of seconds, got "
+                                       f"{m.group(1)[:40]!r}") from None
             continue
         raise _fail(source, i, f"expected 'Frames:' and 'Frame Time:', got {l[:40]!r}")
     if n_frames is None or frame_time is None:
@@ -311,7 +318,8 @@ def read_bvh(path: str | os.PathLike, member: str | None = None) -> BVH:
                     data = zf.read(member)
                 except KeyError:
                     raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
+                zlib.error) as e:
             if isinstance(e, FileNotFoundError):
                 raise
             raise BVHError(f"{source}: cannot read the zip archive ({e})") from None

@@ -15,12 +15,13 @@ import re
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -58,29 +59,36 @@ class ApiError(Exception):
 
 # ---- request bodies --------------------------------------------------------------------------------------------
 
+MAX_SEED = 2 ** 32 - 1
+# fields a request may not set: the LLM server and its key are the operator's (motiongen serve --llm-url/--llm-key)
+OPERATOR_FIELDS = {"llm_url": "the LLM server is the operator's setting (motiongen serve --llm-url); a request "
+                              "cannot choose it",
+                   "llm_key": "the LLM server's key is the operator's setting (motiongen serve --llm-key or "
+                              "$OPENAI_API_KEY); a request cannot send one"}
+
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, description="a sentence (or give a plan)")
     plan: dict[str, Any] | None = Field(None, description="a fine-grained plan, the JSON the CLI reads")
-    seconds: float = Field(4.0, description="duration for a sentence")
-    seed: int = Field(0, ge=0, le=2 ** 31 - 1)
-    samples: int = Field(1, ge=1)
+    seconds: float = Field(4.0, description="duration for a sentence", allow_inf_nan=False)
+    seed: int = Field(0, ge=0, le=MAX_SEED, strict=True)
+    samples: int = Field(1, ge=1, strict=True)
     sampler: Literal["ddpm", "ddim", "dpm"] | None = None
-    steps: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1, strict=True)
     guidance: float | None = Field(None, ge=0.0, le=100.0)
-    model: str | None = None
+    model: str | None = Field(None, max_length=200)
 
 
 class EditRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    parent: str = Field(..., description="the id of an earlier result")
-    sample: int = Field(0, ge=0, description="which sample of the parent to edit")
+    parent: str = Field(..., description="the id of an earlier result", max_length=200)
+    sample: int = Field(0, ge=0, le=1000, strict=True, description="which sample of the parent to edit")
     instruction: str
     backend: Literal["offline", "openai"] = "offline"
-    llm_url: str | None = None
-    llm_model: str | None = None
-    llm_key: str | None = None
-    seed: int | None = Field(None, ge=0, le=2 ** 31 - 1)
+    llm_model: str | None = Field(None, max_length=200, description="the model name sent to the operator's LLM "
+                                                                   "server (the server itself is not a request field)")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, strict=True)
 
 
 # ---- jobs ------------------------------------------------------------------------------------------------------
@@ -107,12 +115,23 @@ class Studio:
     """The server's state: models (loaded on first use), the store, the job queue and its worker."""
 
     def __init__(self, models: list[str] | None = None, store: str | Path = "studio_results", device: str = "cpu",
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, llm_url: str | None = None, llm_model: str | None = None,
+                 llm_key: str | None = None):
         from ..pipeline import resolve_model_dir
         self.limits = limits or Limits()
         self.device = device
         self.store = Path(store)
+        if self.store.exists() and not self.store.is_dir():
+            raise ValueError(f"--store '{store}' is a file; the studio keeps its results in a folder")
         self.store.mkdir(parents=True, exist_ok=True)
+        # the LLM server for backend "openai": the operator's, fixed at start-up; None = the openai backend is off
+        self.llm_url = llm_url
+        if llm_url:
+            from ..edit.llm import check_llm_url
+            check_llm_url(llm_url)
+        self.llm_model, self.llm_key = llm_model, llm_key or ""
+        self._render_locks: dict[Path, threading.Lock] = {}
+        self.renders = 0                              # mp4 previews rendered (one per sample, however many ask)
         names = models or ["default"]
         self.models: dict[str, Path] = {}
         for n in names:
@@ -215,15 +234,19 @@ class Studio:
         from ..edit.editor import edit, make_backend
         r = job.request
         parent = self.result_dir(r["parent"])
-        meta = json.loads((parent / "result.json").read_text())
+        meta = self.read_record(parent)
         sample = parent / f"sample_{r.get('sample', 0):03d}"
         if not sample.is_dir():
             raise ApiError(400, f"sample: result {r['parent']} has {meta.get('samples', 1)} sample(s)", "sample")
         kw = {}
         if r.get("backend") == "openai":
-            kw = {"base_url": r.get("llm_url"), "model": r.get("llm_model"), "api_key": r.get("llm_key")}
+            if not self.llm_url:
+                raise ApiError(422, "backend: this server has no LLM server (start it with motiongen serve "
+                                    "--llm-url URL)", "backend")
+            # the operator's server and key, never a request's: the key goes only where the operator said
+            kw = {"base_url": self.llm_url, "model": r.get("llm_model") or self.llm_model, "api_key": self.llm_key}
         backend = make_backend(r.get("backend", "offline"), **kw)
-        model_name = meta.get("model") or self.default_model
+        model_name = meta.get("model") if isinstance(meta.get("model"), str) else self.default_model
         res = edit(sample, r["instruction"], backend=backend, model=str(self.models.get(model_name,
                                                                                          self.models[self.default_model])),
                    seed=r.get("seed"), device=self.device, callback=self._callback(job))
@@ -256,33 +279,122 @@ class Studio:
             raise ApiError(404, f"no result '{rid}'", "id")
         return d
 
-    def list_results(self) -> list[dict]:
-        out = []
+    def read_record(self, d: Path) -> dict:
+        """A result's result.json, checked: a JSON object of at most 1 MiB with a whole number of samples that are
+        all there. A damaged record is an ApiError (404 naming what is wrong), never a 500."""
+        f = d / "result.json"
+        try:
+            info = _read_json(f)
+        except (OSError, ValueError, RecursionError) as e:
+            raise ApiError(404, f"result '{d.name}' is damaged: result.json is not readable JSON "
+                                f"({str(e)[:80]})", "id") from None
+        if not isinstance(info, dict):
+            raise ApiError(404, f"result '{d.name}' is damaged: result.json is not a JSON object", "id")
+        n = info.get("samples", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+            raise ApiError(404, f"result '{d.name}' is damaged: result.json's 'samples' is not a count", "id")
+        return info
+
+    def read_sample(self, d: Path, k: int) -> dict:
+        """One sample for the viewer: its joints (T, J, 3), seed, fps and plan, each checked."""
+        sub = d / f"sample_{k:03d}"
+        where = f"result '{d.name}' is damaged: sample_{k:03d}"
+        try:
+            joints = _load_joints(sub / "joints.npy")
+            meta = _read_json(sub / "meta.json")
+            plan = _read_json(sub / "plan.json")
+        except (OSError, ValueError, RecursionError) as e:
+            raise ApiError(404, f"{where}: {str(e)[:120]}", "id") from None
+        if not isinstance(meta, dict) or not isinstance(plan, dict):
+            raise ApiError(404, f"{where}: meta.json and plan.json must be JSON objects", "id")
+        fps = meta.get("fps", 20.0)
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 1000:
+            fps = 20.0
+        seed = meta.get("seed") if isinstance(meta.get("seed"), int) else None
+        return {"seed": seed, "fps": fps, "joints": np.round(joints.astype(np.float64), 4).tolist(), "plan": plan}
+
+    def list_results(self) -> tuple[list[dict], list[str]]:
+        """(the readable results, newest first; the ids of damaged ones, which are skipped)."""
+        out, damaged = [], []
         for d in sorted(self.store.iterdir(), reverse=True):
-            if d.is_dir() and ID_RE.match(d.name) and (d / "result.json").is_file():
+            if d.is_dir() and not d.is_symlink() and ID_RE.match(d.name) and (d / "result.json").is_file():
                 try:
-                    info = json.loads((d / "result.json").read_text())
-                except (OSError, ValueError):
+                    info = self.read_record(d)
+                except ApiError:
+                    damaged.append(d.name)
                     continue
-                out.append({k: info.get(k) for k in ("id", "text", "created", "samples", "frames", "parent",
-                                                      "instruction", "model", "seed")})
-        return out
+                row = {k: info.get(k) for k in ("id", "text", "created", "samples", "frames", "parent",
+                                                 "instruction", "model", "seed")}
+                out.append({k: (v if isinstance(v, (str, int, float, type(None))) and not isinstance(v, bool)
+                                else None) for k, v in row.items()})
+        return out, damaged
 
     def download(self, rid: str, sample: int, fmt: str) -> Path:
         if fmt not in DOWNLOADS:
             raise ApiError(400, f"format: expected one of {', '.join(DOWNLOADS)}, got '{fmt}'", "format")
+        if not 0 <= sample <= 999:
+            raise ApiError(404, f"result {rid} has no sample {sample}", "sample")
         d = self.result_dir(rid) / f"sample_{sample:03d}"
         if not d.is_dir():
             raise ApiError(404, f"result {rid} has no sample {sample}", "sample")
         path = d / DOWNLOADS[fmt][0]
-        if fmt == "mp4" and not path.is_file():                      # rendered on first request
-            from ..io_utils import atomic_write
-            from ..motion.render import render_motion
-            joints = np.load(d / "joints.npy")
-            atomic_write(path, lambda p: render_motion(joints, p, fps=20.0), suffix=".mp4")
-        if not path.is_file():
+        if fmt == "mp4" and not path.is_file():                      # rendered on first request, once
+            with self._model_lock:
+                lock = self._render_locks.setdefault(path, threading.Lock())
+            with lock:                     # concurrent first requests wait for the one render
+                if not path.is_file():
+                    from ..io_utils import atomic_write
+                    from ..motion.render import render_motion
+                    try:
+                        joints = _load_joints(d / "joints.npy")
+                    except (OSError, ValueError) as e:
+                        raise ApiError(404, f"result '{rid}' is damaged: sample_{sample:03d}: {str(e)[:120]}",
+                                       "id") from None
+                    atomic_write(path, lambda p: render_motion(joints, p, fps=20.0), suffix=".mp4")
+                    self.renders += 1
+        if not path.is_file() or path.is_symlink():
             raise ApiError(404, f"result {rid} sample {sample} has no {fmt} file", "format")
         return path
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_json(f: Path):
+    """A stored JSON file that the answer can carry as it is: at most 1 MiB, UTF-8, no NaN or Infinity."""
+    if f.is_symlink() or f.stat().st_size > 1 << 20:
+        raise ValueError(f"{f.name} is not a plain file of at most 1 MiB")
+    obj = json.loads(f.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    json.dumps(obj, ensure_ascii=False).encode("utf-8")     # a lone surrogate ('\\udcff') cannot be answered
+    return obj
+
+
+def _load_joints(f: Path) -> np.ndarray:
+    """joints.npy of a stored sample: (T, J, 3) finite numbers (no pickles)."""
+    if f.is_symlink():
+        raise ValueError(f"{f.name} is a link")
+    try:
+        joints = np.load(f, allow_pickle=False, mmap_mode="r")      # mapped: a lying header allocates nothing
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:        # a zip header: np.load tries .npz
+        raise ValueError(f"{f.name} is not a readable .npy array ({str(e)[:60]})") from None
+    if not isinstance(joints, np.ndarray):
+        raise ValueError(f"{f.name} is not a .npy array")
+    if joints.ndim != 3 or joints.shape[2] != 3 or not 1 <= joints.shape[0] <= 100000 or \
+            not 1 <= joints.shape[1] <= 64 or not np.issubdtype(joints.dtype, np.number):
+        raise ValueError(f"{f.name} is not joint positions (T, J, 3), got {joints.dtype} {joints.shape}")
+    joints = np.asarray(joints, np.float32)
+    if not np.isfinite(joints).all():
+        raise ValueError(f"{f.name} holds NaN or infinite values")
+    return joints
+
+
+def _check_unicode(text: str, name: str) -> None:
+    from ..plan import check_text
+    try:
+        check_text(text, name)
+    except ValueError as e:
+        raise ApiError(422, str(e), name) from None
 
 
 def _check_generate(studio: Studio, req: GenerateRequest) -> dict:
@@ -292,6 +404,7 @@ def _check_generate(studio: Studio, req: GenerateRequest) -> dict:
     if req.text is not None:
         if not req.text.strip():
             raise ApiError(422, "text: the text is empty", "text")
+        _check_unicode(req.text, "text")
         if len(req.text) > lim.max_text:
             raise ApiError(422, f"text: {len(req.text)} characters; at most {lim.max_text}", "text")
     model = req.model or studio.default_model
@@ -312,31 +425,114 @@ def _check_generate(studio: Studio, req: GenerateRequest) -> dict:
                        "seconds")
     if req.samples > lim.max_samples:
         raise ApiError(422, f"samples: at most {lim.max_samples} per request, got {req.samples}", "samples")
+    if req.seed + req.samples - 1 > MAX_SEED:
+        raise ApiError(422, f"seed: each sample takes the next seed; seed + samples - 1 must be at most {MAX_SEED}",
+                       "seed")
     if req.steps is not None and req.steps > lim.max_steps:
         raise ApiError(422, f"steps: at most {lim.max_steps}, got {req.steps}", "steps")
     return req.model_dump()
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def _host_name(value: str) -> str | None:
+    """The name part of a Host header or Origin authority ('[::1]:7860' -> '::1'); None when malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0 or (value[end + 1:] and not re.fullmatch(r":\d{1,5}", value[end + 1:])):
+            return None
+        return value[1:end]
+    name, _, port = value.partition(":")
+    if (port and not re.fullmatch(r"\d{1,5}", port)) or not name or not re.fullmatch(r"[a-z0-9._-]+", name):
+        return None
+    return name.rstrip(".")
+
+
+class RequestGuard:
+    """ASGI middleware in front of every route.
+
+    * ``Host`` must be one of this server's names (the loopback names and the ``--host`` it serves on): a page
+      whose DNS name rebinds to 127.0.0.1 sends its own name and is refused, so it cannot read or queue anything;
+    * a state-changing request (any method but GET/HEAD/OPTIONS; cancel included) must come from the studio's own
+      page: an ``Origin`` header, when sent, must be exactly ``http(s)://<Host>``; a browser's
+      ``Sec-Fetch-Site: cross-site`` is refused; a body must be ``application/json`` (no form posts);
+    * a body is counted while it streams (chunked or not) and refused at ``max_body_bytes`` (413) without reading
+      the rest."""
+
+    SAFE = ("GET", "HEAD", "OPTIONS")
+
+    def __init__(self, app, studio: Studio, hosts: tuple[str, ...]):
+        self.app, self.studio, self.hosts = app, studio, {h.lower() for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {}
+        for k, v in scope.get("headers", []):
+            headers.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+        host = headers.get("host", "")
+        name = _host_name(host)
+        if name is None or name not in self.hosts:
+            return await _reject(send, 421, f"Host: '{host[:80]}' is not this server's name; the studio answers "
+                                            f"only {', '.join(sorted(self.hosts))}", "host")
+        method = scope.get("method", "GET")
+        if method not in self.SAFE:
+            origin = headers.get("origin")
+            if origin is not None:
+                m = re.fullmatch(r"(https?)://([^/]+)", origin.strip().lower())
+                if not m or m.group(2) != host.strip().lower() or _host_name(m.group(2)) not in self.hosts:
+                    return await _reject(send, 403, f"Origin: '{origin[:80]}' is not this studio's page; "
+                                                    f"requests that change state come only from it", "origin")
+            if headers.get("sec-fetch-site", "").lower() == "cross-site":
+                return await _reject(send, 403, "Sec-Fetch-Site: cross-site requests may not change state",
+                                     "origin")
+        limit = self.studio.limits.max_body_bytes
+        size = headers.get("content-length")
+        if size is not None and (not size.strip().isdigit() or len(size.strip()) > 15 or int(size) > limit):
+            return await _reject(send, 413, f"body: at most {limit} bytes", "body")
+        messages, total = [], 0
+        while True:                                  # read (and count) the body before the app sees any of it
+            message = await receive()
+            if message["type"] != "http.request":
+                messages.append(message)
+                break
+            total += len(message.get("body", b""))
+            if total > limit:
+                return await _reject(send, 413, f"body: at most {limit} bytes", "body")
+            messages.append(message)
+            if not message.get("more_body", False):
+                break
+        if total and method not in self.SAFE:
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return await _reject(send, 415, f"Content-Type: expected application/json, got '{ctype[:60]}'",
+                                     "body")
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+        return await self.app(scope, replay, send)
+
+
+async def _reject(send, status: int, message: str, field_name: str) -> None:
+    body = json.dumps({"error": message, "field": field_name}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def create_app(models: list[str] | None = None, store: str | Path = "studio_results", device: str = "cpu",
-               limits: Limits | None = None) -> FastAPI:
-    studio = Studio(models, store, device, limits)
+               limits: Limits | None = None, hosts: tuple[str, ...] | list[str] = (), llm_url: str | None = None,
+               llm_model: str | None = None, llm_key: str | None = None) -> FastAPI:
+    """The studio app. ``hosts``: names besides the loopback ones that clients may use in ``Host`` (the ``--host``
+    it serves on). ``llm_url``/``llm_model``/``llm_key``: the operator's LLM server for the openai backend."""
+    studio = Studio(models, store, device, limits, llm_url, llm_model, llm_key)
     app = FastAPI(title="motiongen studio", version="1",
                   description="Generate, plan, edit and download motion. Jobs run one at a time on a worker.")
     app.state.studio = studio
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > studio.limits.max_body_bytes):
-            return JSONResponse({"error": f"body: at most {studio.limits.max_body_bytes} bytes", "field": "body"},
-                                status_code=413)
-        if request.method in ("POST", "PUT") and size is None and "chunked" in request.headers.get(
-                "transfer-encoding", ""):
-            body = await request.body()
-            if len(body) > studio.limits.max_body_bytes:
-                return JSONResponse({"error": f"body: at most {studio.limits.max_body_bytes} bytes",
-                                     "field": "body"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(RequestGuard, studio=studio,
+                       hosts=tuple(LOOPBACK_NAMES) + tuple(h.strip("[]") for h in hosts if h))
 
     @app.exception_handler(ApiError)
     async def api_error(_request, exc: ApiError):
@@ -348,10 +544,16 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
         first = errs[0] if errs else {}
         loc = [str(x) for x in first.get("loc", []) if x != "body"]
         name = ".".join(loc) or "body"
-        return JSONResponse({"error": f"{name}: {first.get('msg', 'invalid')}", "field": name}, status_code=422)
+        if name in OPERATOR_FIELDS:
+            return JSONResponse({"error": f"{name}: {OPERATOR_FIELDS[name]}", "field": name}, status_code=422)
+        return JSONResponse({"error": f"{name}: {str(first.get('msg', 'invalid'))[:200]}", "field": name},
+                            status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):     # e.g. a 5000-digit integer
+            return JSONResponse({"error": "body: not usable JSON (malformed, or a number too long to read)",
+                                 "field": "body"}, status_code=400)
         return JSONResponse({"error": str(exc.detail), "field": None}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -366,7 +568,7 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
 
     @app.get("/api/models", summary="the models this server offers")
     def models_():
-        return {"models": studio.model_info(), "default": studio.default_model,
+        return {"models": studio.model_info(), "default": studio.default_model, "llm": bool(studio.llm_url),
                 "limits": {"max_text": studio.limits.max_text, "max_samples": studio.limits.max_samples,
                            "queue_size": studio.limits.queue_size}}
 
@@ -380,7 +582,13 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
             raise ApiError(422, "instruction: the instruction is empty", "instruction")
         if len(req.instruction) > studio.limits.max_text:
             raise ApiError(422, f"instruction: at most {studio.limits.max_text} characters", "instruction")
-        studio.result_dir(req.parent)
+        _check_unicode(req.instruction, "instruction")
+        if req.llm_model is not None:
+            _check_unicode(req.llm_model, "llm_model")
+        if req.backend == "openai" and not studio.llm_url:
+            raise ApiError(422, "backend: this server has no LLM server (the operator starts it with motiongen "
+                                "serve --llm-url URL)", "backend")
+        studio.read_record(studio.result_dir(req.parent))
         return {"job": studio.submit("edit", req.model_dump()).public()}
 
     @app.get("/api/jobs/{job_id}", summary="a job's status and denoising progress")
@@ -398,22 +606,16 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
         studio.cancel(job)
         return job.public()
 
-    @app.get("/api/results", summary="all results, newest first")
+    @app.get("/api/results", summary="all results, newest first (damaged ones are skipped and named)")
     def results_():
-        return {"results": studio.list_results()}
+        results, damaged = studio.list_results()
+        return {"results": results, "damaged": damaged}
 
     @app.get("/api/results/{rid}", summary="a result: its record and every sample's joints (for the viewer)")
     def result_(rid: str):
         d = studio.result_dir(rid)
-        info = json.loads((d / "result.json").read_text())
-        samples = []
-        for k in range(int(info.get("samples", 1))):
-            sub = d / f"sample_{k:03d}"
-            joints = np.load(sub / "joints.npy")
-            meta = json.loads((sub / "meta.json").read_text())
-            samples.append({"seed": meta.get("seed"), "fps": meta.get("fps", 20.0),
-                            "joints": np.round(joints.astype(np.float64), 4).tolist(),
-                            "plan": json.loads((sub / "plan.json").read_text())})
+        info = studio.read_record(d)
+        samples = [studio.read_sample(d, k) for k in range(info.get("samples", 1))]
         return {**info, "sample_data": samples, "downloads": list(DOWNLOADS)}
 
     @app.get("/api/results/{rid}/samples/{sample}/{fmt}", summary="download one sample as bvh, joints, features, "
@@ -427,11 +629,23 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, models: list[str] | None = None,
-          store: str = "studio_results", device: str = "cpu") -> None:
+          store: str = "studio_results", device: str = "cpu", llm_url: str | None = None,
+          llm_model: str | None = None, llm_key: str | None = None, allow_hosts: list[str] | None = None) -> None:
+    """Serve the studio. The LLM server (``llm_url``, else $MOTIONGEN_LLM_BASE_URL) and its key (``llm_key``, else
+    $OPENAI_API_KEY) are the operator's settings: requests cannot name another server or send a key."""
+    import os
+
     import uvicorn
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK_NAMES:
         print(f"warning: serving on {host}: anyone who can reach this address can generate and read results; "
               f"there is no authentication")
-    app = create_app(models, store, device)
+    llm_url = llm_url or os.environ.get("MOTIONGEN_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None
+    llm_key = llm_key if llm_key is not None else os.environ.get("OPENAI_API_KEY", "")
+    llm_model = llm_model or os.environ.get("MOTIONGEN_LLM_MODEL")
+    hosts = [host] + list(allow_hosts or [])
+    app = create_app(models, store, device, hosts=[h for h in hosts if h not in ("0.0.0.0", "::")],
+                     llm_url=llm_url, llm_model=llm_model, llm_key=llm_key)
     print(f"motiongen studio on http://{host}:{port}/  (API docs: http://{host}:{port}/docs; results in {store})")
+    if llm_url:
+        print(f"edits with the openai backend go to {llm_url}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -257,6 +257,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     if not cfg.out:
         raise TrainError("give the run folder (--out RUN_DIR)")
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out '{out}' is a file; the run folder must be a directory")
     state_file = _state_path(out)
     if resume and not state_file.is_file():
         raise TrainError(f"--resume: no checkpoint at '{state_file}'")

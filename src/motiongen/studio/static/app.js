@@ -190,7 +190,7 @@ $('backend').onchange = () => $('llm').classList.toggle('hidden', $('backend').v
 $('edit').onclick = async () => {
   if (!current) { status('generate something first'); return; }
   const body = { parent: current.id, instruction: $('instruction').value, backend: $('backend').value };
-  if (body.backend === 'openai') { body.llm_url = $('llm-url').value; body.llm_model = $('llm-model').value; }
+  if (body.backend === 'openai' && $('llm-model').value) body.llm_model = $('llm-model').value;
   const job = await runJob(api('/api/edit', body));
   if (job && current) $('diff').textContent = (current.plan_diff || []).join('\n') || '(no change)';
 };
