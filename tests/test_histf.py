@@ -313,3 +313,26 @@ def test_configure_scans_sets_the_chunk_and_each_scans_share():
         configure_scans(m, chunk=0)
     with pytest.raises(ValueError, match="scan mode"):
         configure_scans(m, mode="fast")
+
+
+def test_generate_speed_flags_say_what_they_do(capsys):
+    from types import SimpleNamespace
+
+    from motiongen.cli import _configure_speed
+    from motiongen.models.histf import ssm
+    histf = build_denoiser("histf", feature_dim=263, **TINY)
+    pipe = SimpleNamespace(denoiser=histf, device=torch.device("cpu"))
+    try:
+        _configure_speed(pipe, SimpleNamespace(scan_chunk=4, compile=True))
+        assert all(m.scan_chunk == 4 for m in histf.modules() if isinstance(m, SelectiveSSM))
+        assert ssm._compile_inference                      # on the CPU: HiSTF's scan is compiled
+    finally:
+        ssm.compile_inference_scan(False)
+    base = build_denoiser("baseline", feature_dim=263, text_dim=24, latent_dim=16, num_layers=1, num_heads=2,
+                          ff_dim=16)
+    with pytest.raises(ValueError, match="--scan-chunk is a HiSTF setting"):
+        _configure_speed(SimpleNamespace(denoiser=base, device=torch.device("cpu")),
+                         SimpleNamespace(scan_chunk=4, compile=False))
+    _configure_speed(SimpleNamespace(denoiser=base, device=torch.device("cpu")),
+                     SimpleNamespace(scan_chunk=None, compile=True))
+    assert "nothing is compiled" in capsys.readouterr().err
