@@ -425,10 +425,22 @@ def _script(name, *args, out):
                           text=True, timeout=600)
 
 
-def test_gpu_check_tiny_trains_and_samples_on_the_cpu(tmp_path):
-    proc = _script("gpu_check.sh", "--tiny", "--models", "baseline", "histf", "--parts", "train", "sample", "compare",
-                   out=tmp_path / "out")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def _script_module(name):
+    import importlib
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_gpu_check_tiny_trains_and_samples_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPU_CHECK_WORK", str(tmp_path / "work"))
+    gpu_check = _script_module("gpu_check")
+    rc = gpu_check.main(["--tiny", "--models", "baseline", "histf", "--parts", "train", "sample", "compare",
+                         "--out", str(tmp_path / "out")])
+    assert rc == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     for m in ("baseline", "histf"):
         tr = report["train"][m]
@@ -448,17 +460,10 @@ def test_gpu_check_tiny_all_parts_with_torchrun(tmp_path):
 
 
 def test_gpu_train_tiny_writes_an_fp16_model_folder(tmp_path):
-    import importlib
-    import sys
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    try:
-        gpu_check = importlib.import_module("gpu_check")
-    finally:
-        sys.path.pop(0)
-    corpus = gpu_check.write_corpus(tmp_path / "corpus", 12)
-    proc = _script("gpu_train.sh", "--tiny", "--model", "histf", "--data", str(corpus), "--work",
-                   str(tmp_path / "work"), out=tmp_path / "out")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    corpus = _script_module("gpu_check").write_corpus(tmp_path / "corpus", 12)
+    gpu_train = _script_module("gpu_train")
+    assert gpu_train.main(["--tiny", "--model", "histf", "--data", str(corpus), "--work", str(tmp_path / "work"),
+                           "--out", str(tmp_path / "out")]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["model"] == "histf" and summary["steps"] == 4
     weights = load_file(str(tmp_path / "out" / "model" / "model.safetensors"))
@@ -467,6 +472,16 @@ def test_gpu_train_tiny_writes_an_fp16_model_folder(tmp_path):
     [m] = pipe.generate("a person walks forward", seconds=1.0, steps=2)
     assert np.isfinite(m.joints).all()
     # continuing the shipped model needs its corpus: on another corpus, one clear line
-    proc = _script("gpu_train.sh", "--model", "histf", "--minutes", "0.1", "--data", str(corpus), "--work",
-                   str(tmp_path / "work2"), out=tmp_path / "out2")
-    assert proc.returncode != 0 and "normalisation statistics" in proc.stdout + proc.stderr
+    with pytest.raises(SystemExit, match="normalisation statistics"):
+        gpu_train.main(["--model", "histf", "--minutes", "0.1", "--data", str(corpus), "--work",
+                        str(tmp_path / "work2"), "--out", str(tmp_path / "out2")])
+
+
+@pytest.mark.slow
+def test_gpu_train_sh_finemogen_tiny(tmp_path):
+    corpus = _script_module("gpu_check").write_corpus(tmp_path / "corpus", 12)
+    proc = _script("gpu_train.sh", "--tiny", "--model", "finemogen", "--data", str(corpus), "--work",
+                   str(tmp_path / "work"), out=tmp_path / "out")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["model"] == "finemogen"
+    assert (tmp_path / "out" / "model" / "config.json").is_file()
