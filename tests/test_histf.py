@@ -336,3 +336,17 @@ def test_generate_speed_flags_say_what_they_do(capsys):
     _configure_speed(SimpleNamespace(denoiser=base, device=torch.device("cpu")),
                      SimpleNamespace(scan_chunk=None, compile=True))
     assert "nothing is compiled" in capsys.readouterr().err
+
+
+def test_an_op_without_a_float16_kernel_is_one_line_from_the_cli(monkeypatch, capsys):
+    import motiongen.cli as cli
+
+    def no_half_kernel(args):
+        raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'\nC++ frames ...')
+    monkeypatch.setattr(cli, "_generate", no_half_kernel)
+    assert cli.main(["generate", "a person walks", "--half", "--out", "/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--half: this model cannot run in float16" in err and "C++ frames" not in err and "Traceback" not in err
+    monkeypatch.setattr(cli, "_generate", lambda args: (_ for _ in ()).throw(RuntimeError("other failure")))
+    with pytest.raises(RuntimeError, match="other failure"):       # not a dtype problem: not disguised
+        cli.main(["generate", "a person walks", "--out", "/nonexistent/x"])
