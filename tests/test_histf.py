@@ -214,3 +214,139 @@ def test_both_scan_directions_of_the_first_block_see_the_condition_token():
     with torch.no_grad():
         assert torch.allclose(blk(x3, m)[1, :18], blk(x, m)[1, :18], atol=1e-5)
         assert torch.allclose(blk(x[1:, :18], None), blk(x, m)[1:, :18], atol=1e-5)
+
+
+# ---- GPU readiness on the CPU: fp16 / bf16, the scan's memory (issue 29) -------------------------------------
+GiB = 2 ** 30
+
+
+def _histf_with_padding(dtype=torch.float32):
+    torch.manual_seed(0)
+    m = build_denoiser("histf", feature_dim=263, **TINY).eval()
+    x = torch.randn(2, 12, 263)
+    t = torch.tensor([5, 700])
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 7:] = False                                     # padded frames: the DSFM mask is filled
+    cond = MotionCondition(TextFeatures(torch.randn(2, 3, 24), torch.ones(2, 3, dtype=torch.bool), torch.randn(2, 24)))
+    return m, x, t, cond, mask
+
+
+def test_dsfm_masks_padding_in_float16():
+    """-1e9 does not fit in float16 (masked_fill raised); the dtype's own minimum does, and masked keys get no
+    weight."""
+    from motiongen.models.histf.blocks import DSFM
+    torch.manual_seed(0)
+    d = DSFM(3, 16).half()
+    temporal = [torch.randn(2, 6, 16).half() for _ in range(3)]
+    spatial = torch.randn(2, 6, 16).half()
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2], dtype=torch.bool)
+    y = d(temporal, spatial, mask)
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+    changed = [t.clone() for t in temporal]
+    for t in changed:
+        t[1, 4:] += 100                                      # padded frames of row 1: keys of no weight
+    y2 = d(changed, spatial, mask)
+    assert torch.allclose(y[1, :4].float(), y2[1, :4].float(), atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_histf_runs_under_cpu_autocast_close_to_float32(dtype):
+    m, x, t, cond, mask = _histf_with_padding()
+    with torch.no_grad():
+        ref = m(x, t, cond, mask)
+        with torch.autocast("cpu", dtype=dtype):
+            y = m(x, t, cond, mask)
+    assert y.dtype == dtype and torch.isfinite(y).all()
+    assert (y.float() - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_histf_half_weights_forward_is_finite():
+    m, x, t, cond, mask = _histf_with_padding()
+    with torch.no_grad():
+        ref = m(x, t, cond, mask)
+        y = m.half()(x.half(), t, MotionCondition(cond.text.to(dtype=torch.float16)), mask)
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+    assert (y.float() - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_scan_memory_grows_with_the_chunk_and_matches_the_issue_figure():
+    from motiongen.models.histf.ssm import scan_memory_bytes
+    # paper size, batch 64: 1 + 196 frames, d_inner 1024, state 16 -- the issue measured ~14 GB for one chunked scan
+    seq = scan_memory_bytes("sequential", 64, 197, 1024, 16)
+    chunked = scan_memory_bytes("chunked", 64, 197, 1024, 16, chunk=16)
+    assert 1.5 * GiB < seq < 1.7 * GiB
+    assert chunked > 14e9 and chunked > 16 * seq
+    assert scan_memory_bytes("chunked", 64, 197, 1024, 16, chunk=4) < scan_memory_bytes("chunked", 64, 197, 1024, 16, 8)
+
+
+def test_auto_never_picks_a_scan_that_does_not_fit():
+    from motiongen.models.histf.ssm import choose_scan_mode, scan_memory_bytes
+    shape = (64, 197, 1024, 16)
+    # training at paper size on an H200 with 16 scans keeping their tensors: chunked would need ~45 GB each
+    assert choose_scan_mode(*shape, device_type="cuda", free_bytes=139 * GiB, training=True, share=1 / 16) == \
+        ("sequential", 16)
+    # sampling one motion: the chunked scan fits easily
+    assert choose_scan_mode(1, 197, 1024, 16, device_type="cuda", free_bytes=100 * GiB, training=False,
+                            share=0.5) == ("chunked", 16)
+    # a budget between: a smaller chunk that fits
+    need8 = scan_memory_bytes("chunked", *shape, chunk=8)
+    mode, chunk = choose_scan_mode(*shape, device_type="cuda", free_bytes=need8 + 1, training=True)
+    assert (mode, chunk) == ("chunked", 8)
+    for free in [0, 1 * GiB, 10 * GiB, 50 * GiB, 500 * GiB]:
+        mode, chunk = choose_scan_mode(*shape, device_type="cuda", free_bytes=free, training=True, share=0.25)
+        assert mode == "sequential" or scan_memory_bytes(mode, *shape, chunk=chunk) <= 0.25 * free
+    assert choose_scan_mode(*shape, device_type="cuda", free_bytes=None, training=True)[0] == "sequential"
+    assert choose_scan_mode(*shape, device_type="cpu", free_bytes=10 ** 15, training=True)[0] == "sequential"
+    assert choose_scan_mode(*shape, device_type="cuda", free_bytes=0, training=True, mamba_available=True)[0] == "cuda"
+
+
+def test_configure_scans_sets_the_chunk_and_each_scans_share():
+    from motiongen.models.histf.ssm import configure_scans
+    m = build_denoiser("histf", feature_dim=263, **TINY)
+    n = configure_scans(m, chunk=8)
+    ssms = [s for s in m.modules() if isinstance(s, SelectiveSSM)]
+    assert n == len(ssms) > 4 and all(s.scan_chunk == 8 and s.scan_share == 1 / n for s in ssms)
+    configure_scans(m, mode="chunked")
+    x = torch.randn(2, 9, ssms[0].D.shape[0])
+    assert ssms[0].resolved_scan(x) == ("chunked", 8)
+    with pytest.raises(ValueError, match="scan chunk"):
+        configure_scans(m, chunk=0)
+    with pytest.raises(ValueError, match="scan mode"):
+        configure_scans(m, mode="fast")
+
+
+def test_generate_speed_flags_say_what_they_do(capsys):
+    from types import SimpleNamespace
+
+    from motiongen.cli import _configure_speed
+    from motiongen.models.histf import ssm
+    histf = build_denoiser("histf", feature_dim=263, **TINY)
+    pipe = SimpleNamespace(denoiser=histf, device=torch.device("cpu"))
+    try:
+        _configure_speed(pipe, SimpleNamespace(scan_chunk=4, compile=True))
+        assert all(m.scan_chunk == 4 for m in histf.modules() if isinstance(m, SelectiveSSM))
+        assert ssm._compile_inference                      # on the CPU: HiSTF's scan is compiled
+    finally:
+        ssm.compile_inference_scan(False)
+    base = build_denoiser("baseline", feature_dim=263, text_dim=24, latent_dim=16, num_layers=1, num_heads=2,
+                          ff_dim=16)
+    with pytest.raises(ValueError, match="--scan-chunk is a HiSTF setting"):
+        _configure_speed(SimpleNamespace(denoiser=base, device=torch.device("cpu")),
+                         SimpleNamespace(scan_chunk=4, compile=False))
+    _configure_speed(SimpleNamespace(denoiser=base, device=torch.device("cpu")),
+                     SimpleNamespace(scan_chunk=None, compile=True))
+    assert "nothing is compiled" in capsys.readouterr().err
+
+
+def test_an_op_without_a_float16_kernel_is_one_line_from_the_cli(monkeypatch, capsys):
+    import motiongen.cli as cli
+
+    def no_half_kernel(args):
+        raise RuntimeError('"slow_conv2d_cpu" not implemented for \'Half\'\nC++ frames ...')
+    monkeypatch.setattr(cli, "_generate", no_half_kernel)
+    assert cli.main(["generate", "a person walks", "--half", "--out", "/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--half: this model cannot run in float16" in err and "C++ frames" not in err and "Traceback" not in err
+    monkeypatch.setattr(cli, "_generate", lambda args: (_ for _ in ()).throw(RuntimeError("other failure")))
+    with pytest.raises(RuntimeError, match="other failure"):       # not a dtype problem: not disguised
+        cli.main(["generate", "a person walks", "--out", "/nonexistent/x"])

@@ -311,3 +311,219 @@ def test_balanced_sampling_draws_rare_actions_as_often_as_common_ones(hml_folder
     assert np.array_equal(again.indices(17), _Batches(ds, 4, 0, 1, 0, balance=1.0).indices(17))   # resumable
     plain = np.concatenate([_Batches(ds, 4, 0, 1, 0).indices(s) for s in range(200)])
     assert (acts[plain] == "kick").mean() < share
+
+
+# ---- GPU readiness, checked on the CPU (issue 29) -------------------------------------------------------------
+def test_each_rank_gets_its_own_device():
+    from motiongen.train.trainer import device_for_rank, dist_backend_for
+    assert device_for_rank("auto", 3, 0) == torch.device("cpu")
+    assert device_for_rank("cpu", 1, 8) == torch.device("cpu")
+    assert [device_for_rank("auto", r, 4) for r in range(4)] == [torch.device("cuda", r) for r in range(4)]
+    assert device_for_rank("cuda", 5, 4) == torch.device("cuda", 1)      # more ranks than GPUs: they share
+    assert device_for_rank("cuda", 1, 1) == torch.device("cuda", 0)
+    assert device_for_rank("cuda:2", 0, 4) == torch.device("cuda", 2)
+    with pytest.raises(TrainError, match="no CUDA GPU"):
+        device_for_rank("cuda", 0, 0)
+    with pytest.raises(TrainError, match="cuda:0..cuda:1"):
+        device_for_rank("cuda:2", 0, 2)
+    assert dist_backend_for("auto", torch.device("cuda", 0), 2, 2) == "nccl"
+    assert dist_backend_for("auto", torch.device("cuda", 0), 2, 1) == "gloo"      # two ranks on one GPU
+    assert dist_backend_for("auto", torch.device("cpu"), 2, 0) == "gloo"
+    assert dist_backend_for("nccl", torch.device("cpu"), 2, 0) == "nccl"
+
+
+def test_foreach_ema_equals_the_per_tensor_update():
+    from motiongen.train.trainer import ema_update
+    g = torch.Generator().manual_seed(0)
+    shapes = [(3, 5), (7,), (2, 3, 4), ()]
+    ema = [torch.randn(s, generator=g) for s in shapes]
+    ref = [e.clone() for e in ema]
+    for step in range(5):
+        vals = [torch.randn(s, generator=g) for s in shapes]
+        decay = 0.9 + 0.01 * step
+        ema_update(ema, vals, decay)
+        for r, v in zip(ref, vals):
+            r.mul_(decay).add_(v, alpha=1 - decay)
+    assert all(torch.equal(a, b) for a, b in zip(ema, ref))
+
+
+def test_text_cache_beside_the_corpus_equals_fresh_encodings(hml_folder, tmp_path):
+    from motiongen.text.encoders import TextFeatureStore, load_text_encoder
+    train(_cfg(hml_folder, tmp_path / "run", steps=1), progress=False)
+    [cache] = list(hml_folder.glob("text_features-minilm-*.safetensors"))
+    enc = load_text_encoder("minilm")
+    store = TextFeatureStore(enc, hml_folder)
+    n = store.load()
+    assert n >= 7                                    # every caption of the split (and its mirror) is in it
+    texts = [t for t in dict.fromkeys(c.text for c in _captions(hml_folder))][:6]
+    assert all(t in store for t in texts)
+    cached, fresh = store.encode(texts), enc.encode(texts)
+    assert torch.equal(cached.mask, fresh.mask)
+    assert torch.allclose(cached.tokens, fresh.tokens, atol=1e-5) and torch.allclose(cached.pooled, fresh.pooled, atol=1e-5)
+    again = TextFeatureStore(enc, hml_folder)        # the file reads back exactly what was stored
+    again.load()
+    assert torch.equal(again.encode(texts).tokens, cached.tokens)
+    assert enc.cache_size is None                    # no sentence limit (HumanML3D has ~45,000 captions)
+    stamp = cache.stat().st_mtime_ns
+    train(_cfg(hml_folder, tmp_path / "run2", steps=1), progress=False)
+    assert cache.stat().st_mtime_ns == stamp         # nothing new to encode: the file is not rewritten
+
+
+def _captions(folder):
+    from motiongen.data.dataset import read_texts
+    return [c for f in sorted((folder / "texts").glob("*.txt")) for c in read_texts(f)]
+
+
+def test_text_store_batches_any_number_of_sentences(tmp_path):
+    from motiongen.text.encoders import TextFeatureStore, load_text_encoder
+    enc = load_text_encoder("minilm")
+    store = TextFeatureStore(enc, tmp_path)
+    texts = [f"a person walks {n} steps forward" for n in range(40)] + ["someone jumps"]
+    calls = []
+    orig = enc._encode_uncached
+    enc_calls = lambda batch: calls.append(len(batch)) or orig(batch)      # noqa: E731
+    try:
+        enc._encode_uncached = enc_calls
+        assert store.add(texts, batch_size=16) == 41
+    finally:
+        del enc._encode_uncached
+    assert sum(calls) == 41 and max(calls) == 16 and len(calls) < 41     # batched, not one pass per sentence
+    store.save()
+    other = TextFeatureStore(enc, tmp_path)
+    assert other.load() == 41
+
+
+def test_loader_workers_give_the_same_training_as_the_main_process(hml_folder, tmp_path):
+    a = train(_cfg(hml_folder, tmp_path / "w0", steps=3, loader_workers=0), progress=False)
+    b = train(_cfg(hml_folder, tmp_path / "w2", steps=3, loader_workers=2), progress=False)
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_non_finite_loss_stops_before_any_checkpoint(hml_folder, tmp_path, monkeypatch):
+    from motiongen.diffusion.gaussian import GaussianDiffusion
+    orig = GaussianDiffusion.training_losses
+
+    def poisoned(self, *a, **kw):
+        out = orig(self, *a, **kw)
+        out["loss"] = out["loss"] * float("nan")
+        return out
+    monkeypatch.setattr(GaussianDiffusion, "training_losses", poisoned)
+    with pytest.raises(TrainError, match="not finite"):
+        train(_cfg(hml_folder, tmp_path / "nan", steps=4, log_every=2, checkpoint_every=2), progress=False)
+    assert not (tmp_path / "nan" / "train_state.pt").exists()
+
+
+def test_gpu_only_settings_are_clear_errors_on_the_cpu(hml_folder, tmp_path):
+    with pytest.raises(TrainError, match="compile = true is for CUDA"):
+        train(_cfg(hml_folder, tmp_path / "c", compile=True), progress=False)
+    with pytest.raises(TrainError, match="HiSTF settings"):
+        _cfg(hml_folder, tmp_path / "c", scan_chunk=8)
+    with pytest.raises(TrainError, match="dist_backend"):
+        _cfg(hml_folder, tmp_path / "c", dist_backend="mpi")
+    cfg = _cfg(hml_folder, tmp_path / "h", model="histf", steps=1, scan_chunk=8, scan_mode="chunked",
+               model_config={"latent_dim": 16, "num_temporal_blocks": 1, "num_layers": 1, "part_dim": 8,
+                             "whole_dim": 8})
+    _, model = train(cfg, progress=False, return_model=True)
+    from motiongen.models.histf.ssm import SelectiveSSM
+    assert all(m.scan_chunk == 8 and m.scan_mode == "chunked" for m in model.modules() if isinstance(m, SelectiveSSM))
+
+
+def _torchrun_worker_code(data, out, result):
+    return ("import os, torch\n"
+            "torch.set_num_threads(1)\n"
+            "from motiongen.train.trainer import load_train_config, train\n"
+            f"cfg = load_train_config(None, dict(model='baseline', model_config={TINY!r}, data={str(data)!r}, "
+            f"out={str(out)!r}, steps=3, batch_size=4, warmup_steps=1, checkpoint_every=100, log_every=1, lr=1e-3, "
+            "seed=1, device='auto'))\n"
+            "_, model = train(cfg, progress=False, return_model=True)\n"
+            f"torch.save({{k: v.detach().clone() for k, v in model.state_dict().items()}}, "
+            f"{str(result)!r} + '/rank' + os.environ['RANK'] + '.pt')\n")
+
+
+@pytest.mark.slow
+def test_torchrun_two_gloo_processes_end_with_identical_weights(hml_folder, tmp_path):
+    import subprocess
+    import sys
+    script = tmp_path / "worker.py"
+    script.write_text(_torchrun_worker_code(hml_folder, tmp_path / "run", tmp_path))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    w1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    init = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)
+    assert init["step"] == 3 and all(torch.equal(init["model"][k], w0[k]) for k in w0)   # rank 0 saved them
+
+
+# ---- the prepared GPU scripts run on the CPU, so they cannot rot -----------------------------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _script(name, *args, out):
+    import subprocess
+    import sys
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OUT": str(out), "PYTHON": sys.executable,
+           "GPU_CHECK_WORK": str(out) + "-work"}
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", name), *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _script_module(name):
+    import importlib
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_gpu_check_tiny_trains_and_samples_on_the_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPU_CHECK_WORK", str(tmp_path / "work"))
+    gpu_check = _script_module("gpu_check")
+    rc = gpu_check.main(["--tiny", "--models", "baseline", "histf", "--parts", "train", "sample", "compare",
+                         "--out", str(tmp_path / "out")])
+    assert rc == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    for m in ("baseline", "histf"):
+        tr = report["train"][m]
+        assert tr["ok"] and tr["finite"] and tr["steps"] == 6 and tr["steps_per_s"] > 0
+        assert report["sample"][m]["aits_s"] > 0 and report["compare"][m]["ok"]
+    assert report["sample"]["histf"]["paper_aits_s"] == 0.28
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# motiongen GPU check")
+
+
+@pytest.mark.slow
+def test_gpu_check_tiny_all_parts_with_torchrun(tmp_path):
+    proc = _script("gpu_check.sh", "--tiny", out=tmp_path / "out")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["failures"] == [] and report["ddp"]["identical_weights"] and set(report["train"]) == {
+        "finemogen", "histf", "baseline"}
+
+
+def test_gpu_train_tiny_writes_an_fp16_model_folder(tmp_path):
+    corpus = _script_module("gpu_check").write_corpus(tmp_path / "corpus", 12)
+    gpu_train = _script_module("gpu_train")
+    assert gpu_train.main(["--tiny", "--model", "histf", "--data", str(corpus), "--work", str(tmp_path / "work"),
+                           "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["model"] == "histf" and summary["steps"] == 4
+    weights = load_file(str(tmp_path / "out" / "model" / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    pipe = MotionPipeline.from_pretrained(tmp_path / "out" / "model")
+    [m] = pipe.generate("a person walks forward", seconds=1.0, steps=2)
+    assert np.isfinite(m.joints).all()
+
+
+@pytest.mark.slow
+def test_gpu_train_sh_finemogen_tiny(tmp_path):
+    corpus = _script_module("gpu_check").write_corpus(tmp_path / "corpus", 12)
+    proc = _script("gpu_train.sh", "--tiny", "--model", "finemogen", "--data", str(corpus), "--work",
+                   str(tmp_path / "work"), out=tmp_path / "out")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["model"] == "finemogen"
+    assert (tmp_path / "out" / "model" / "config.json").is_file()

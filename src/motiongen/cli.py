@@ -70,7 +70,41 @@ def _output_formats(args) -> dict:
     return {"preview": args.preview, "bvh": not getattr(args, "no_bvh", False), "glb": False}
 
 
+def _configure_speed(pipe, args) -> None:
+    """--scan-chunk and --compile: HiSTF's chunked-scan length; torch.compile of the denoiser on CUDA, of HiSTF's
+    scan on the CPU (anything else is said, not silently ignored)."""
+    is_histf = pipe.denoiser.model_type == "histf"
+    if getattr(args, "scan_chunk", None) is not None:
+        if not is_histf:
+            raise ValueError(f"--scan-chunk is a HiSTF setting; this model is {pipe.denoiser.model_type}")
+        from .models.histf.ssm import configure_scans
+        configure_scans(pipe.denoiser, chunk=args.scan_chunk)
+    if not args.compile:
+        return
+    if pipe.device.type == "cuda":
+        import torch
+        print("--compile: torch.compile of the denoiser (the first batch compiles, then runs faster)", file=sys.stderr)
+        pipe.denoiser = torch.compile(pipe.denoiser, dynamic=True)
+    elif is_histf:
+        from .models.histf.ssm import compile_inference_scan
+        compile_inference_scan(True)
+    else:
+        print(f"--compile: on the CPU only HiSTF's scan is compiled; this model is {pipe.denoiser.model_type}, "
+              f"so nothing is compiled", file=sys.stderr)
+
+
 def _cmd_generate(args) -> None:
+    try:
+        _generate(args)
+    except RuntimeError as e:          # an op without a float16 kernel on this device: one line, not a traceback
+        if not args.half or "Half" not in str(e) and "float16" not in str(e):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--half: this model cannot run in float16 on {args.device} ({first}); run without "
+                         f"--half") from e
+
+
+def _generate(args) -> None:
     from .export import check_output_dir, write_outputs
     from .pipeline import MotionPipeline
     from .plan import load_plan
@@ -89,9 +123,7 @@ def _cmd_generate(args) -> None:
     else:
         prompts = [load_plan(args.plan)]
     pipe = MotionPipeline.from_pretrained(args.model, device=args.device, clip_path=args.clip_path)
-    if args.compile:
-        from .models.histf.ssm import compile_inference_scan
-        compile_inference_scan(True)
+    _configure_speed(pipe, args)
     common = dict(sampler=args.sampler, steps=args.steps, guidance_scale=args.guidance,
                   guidance_schedule=args.guidance_schedule, half=args.half, progress=not args.quiet)
     controlled = args.keyframes is not None or args.trajectory is not None
@@ -387,7 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overlap", type=float, default=1.0, metavar="S",
                    help="overlap of the sampling windows of long motions, in seconds (default 1)")
     g.add_argument("--compile", action="store_true",
-                   help="torch.compile the HiSTF scan for sampling (faster steps after ~30 s of compiling)")
+                   help="torch.compile: the whole denoiser on CUDA; the HiSTF scan on the CPU (faster steps after "
+                        "~30 s of compiling)")
+    g.add_argument("--scan-chunk", type=int, metavar="N",
+                   help="HiSTF: frames per chunk of the chunked scan (GPU; default 16; auto shrinks it to fit memory)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(g)
     g.set_defaults(func=_cmd_generate)

@@ -89,6 +89,7 @@ class GaussianDiffusion:
         self.beta_end = beta_end
         self.betas = torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
+        self._abar_on: dict = {}            # device -> alphas_cumprod there (one copy per device, not per step)
 
     def config(self) -> dict:
         out = {"num_timesteps": self.num_timesteps, "beta_start": self.beta_start, "beta_end": self.beta_end,
@@ -106,11 +107,17 @@ class GaussianDiffusion:
                    str(d.get("parameterization", "x0")), float(d.get("x0_lowpass_hz", 0.0)), float(d.get("fps", 20.0)),
                    float(d.get("transition_lowpass_hz", 0.0)), float(d.get("transition_seconds", 0.6)))
 
+    def _abar(self, device) -> torch.Tensor:
+        key = str(device)
+        if key not in self._abar_on:
+            self._abar_on[key] = self.alphas_cumprod.to(device)
+        return self._abar_on[key]
+
     def predict_x0(self, denoiser, x_t: torch.Tensor, t: torch.Tensor, cond, mask: torch.Tensor) -> torch.Tensor:
         """The x0 estimate of the chosen parameterisation (module docstring)."""
         out = denoiser(x_t, t, cond, mask)
         if self.parameterization == "skip":
-            abar = self.alphas_cumprod.to(x_t.device)[t].reshape(-1, *([1] * (x_t.dim() - 1)))
+            abar = self._abar(x_t.device)[t].reshape(-1, *([1] * (x_t.dim() - 1)))
             out = abar.sqrt().to(out.dtype) * x_t.to(out.dtype) + (1.0 - abar).sqrt().to(out.dtype) * out
         if not (self.x0_lowpass_hz or self.transition_lowpass_hz):
             return out
@@ -133,7 +140,7 @@ class GaussianDiffusion:
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps."""
-        abar = self.alphas_cumprod.to(x0.device)[t].to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
+        abar = self._abar(x0.device)[t].to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
         return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
 
     def training_losses(self, denoiser, x0: torch.Tensor, mask: torch.Tensor, cond, *,

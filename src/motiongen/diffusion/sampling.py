@@ -131,22 +131,25 @@ def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None,
     use_cfg = guidance.needs_uncond
     if use_cfg and uncond is None:
         raise SamplingError("classifier-free guidance needs the null condition (uncond)")
-    x = _initial_noise((B, T, feature_dim), generators, mask.sum(1).tolist(), device, torch.float32)
+    lengths = mask.sum(1).tolist() if generators is not None else None     # one read-back, before the loop
+    x = _initial_noise((B, T, feature_dim), generators, lengths, device, torch.float32)
     step_gen = generators if generators is None or isinstance(generators, torch.Generator) else list(generators)
     if use_cfg:
         both = _concat_conditions(cond, uncond)
         mask2 = torch.cat([mask, mask])
+    keep = mask[..., None].to(torch.float32)         # built once: the loop has no host read-back nor host copy
     t0 = time.perf_counter()
-    steps = scheduler.timesteps
+    steps = scheduler.timesteps                      # a CPU tensor: int(t) reads host memory, no device sync
+    rows = 2 * B if use_cfg else B
+    t_device = steps.to(device=device, dtype=torch.long)[:, None].expand(len(steps), rows)   # one copy in all
     for k, t in enumerate(tqdm(steps, desc="denoising", disable=not progress, leave=False)):
         if callback is not None:
             callback(k, len(steps))
         t_int = int(t)
-        t_batch = torch.full((B,), t_int, device=device, dtype=torch.long)
+        t_batch = t_device[k]
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             if use_cfg:
-                out = diffusion.predict_x0(denoiser, torch.cat([x, x]), torch.cat([t_batch, t_batch]), both,
-                                           mask2).float()
+                out = diffusion.predict_x0(denoiser, torch.cat([x, x]), t_batch, both, mask2).float()
                 x0_c, x0_u = out[:B], out[B:]
                 w = guidance.weight(t_int, diffusion.num_timesteps)
                 x0 = x0_u + w * (x0_c - x0_u)
@@ -154,12 +157,14 @@ def sample(denoiser, cond, mask: torch.Tensor, *, feature_dim: int, uncond=None,
                 x0 = diffusion.predict_x0(denoiser, x, t_batch, cond, mask).float()
         if inpaint is not None:
             x0 = inpaint.apply(x0)
-        x0 = x0 * mask[..., None]
+        x0 = x0 * keep
         x = scheduler.step(x0, t, x, generator=step_gen, return_dict=True).prev_sample
-        x = x * mask[..., None]
+        x = x * keep
     if callback is not None:
         callback(len(steps), len(steps))
     if timings is not None:
+        if device.type == "cuda":                    # the kernels are asynchronous: time them to their end
+            torch.cuda.synchronize(device)
         timings["denoise_s"] = time.perf_counter() - t0
         timings["steps"] = len(steps)
     return x

