@@ -58,16 +58,21 @@ def run_figures(run: Path) -> dict:
     import json
     steps = int(json.loads((run / "config.json").read_text())["training"]["steps"])
     rows = list(csv.DictReader((run / "log.csv").open())) if (run / "log.csv").is_file() else []
-    return {"steps": steps, "loss": float(rows[-1]["loss"]) if rows else float("nan"),
-            "loss_step": int(rows[-1]["step"]) if rows else 0}
+    out = {"steps": steps, "loss": float(rows[-1]["loss"]) if rows else None,
+           "loss_step": int(rows[-1]["step"]) if rows else 0, "s_per_step": None}
+    if rows:      # the log's own speed: each row's steps since the previous row over its steps/s
+        done = np.diff([0] + [int(r["step"]) for r in rows])
+        secs = done / np.maximum([float(r["steps_per_s"]) for r in rows], 1e-9)
+        out["s_per_step"] = float(secs.sum() / done.sum())
+    return out
 
 
-def left_right(run: Path, seeds: int) -> tuple[float, float]:
+def left_right(run: Path, seeds: int, steps: int | None) -> tuple[float, float]:
     from motiongen.pipeline import MotionPipeline
     pipe = MotionPipeline.from_pretrained(run)
     gaps = {}
     for text in (LEFT, RIGHT):
-        ms = pipe.generate([text] * seeds, seconds=4.0, seed=0)
+        ms = pipe.generate([text] * seeds, seconds=4.0, seed=0, steps=steps)
         gaps[text] = float(np.mean([(m.joints[:, 20, 1] - m.joints[:, 21, 1]).mean() for m in ms]))
     return gaps[LEFT], gaps[RIGHT]
 
@@ -86,6 +91,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--replications", type=int, default=3)
     ap.add_argument("--max-items", type=int, help="evaluate on this many items of the split (quick runs)")
+    ap.add_argument("--eval-steps", type=int, help="sampler steps for evaluation (default: each model's own)")
     ap.add_argument("--lr-seeds", type=int, default=4, help="seeds per left/right prompt")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--device", default="auto")
@@ -113,13 +119,16 @@ def main() -> None:
         from motiongen.evaluate.runner import evaluate_models
         res = evaluate_models([str(r) for r in runs], args.data, args.evaluator, split=args.split,
                               replications=args.replications, mm_texts=0, max_items=args.max_items,
-                              seed=args.seed, progress=not args.quiet)
+                              seed=args.seed, steps=args.eval_steps, progress=not args.quiet)
         metrics = res["rows"]
     from motiongen.models.pretrained import load_model_dir
     print(f"\ndata {args.data}, batch {args.batch}, seed {args.seed}; steps mode: {args.steps} steps; clock mode: "
           f"{args.minutes} min; metrics on the {args.split} split"
-          + (f", {args.replications} replications" if args.evaluator else " (no --evaluator: not evaluated)"))
-    head = ["mode", "model", "params", "steps", "examples", "train min", "s/step", "loss (at step)", "top-1", "FID",
+          + (f", {args.replications} replications" if args.evaluator else " (no --evaluator: not evaluated)")
+          + (f"; sampling with {args.eval_steps} steps" if args.eval_steps else "; each model's own sampler")
+          + ". run min: the training call with its loading; s/step: the training log's own speed; loss: the last"
+            " logged row")
+    head = ["mode", "model", "params", "steps", "examples", "run min", "s/step", "loss (at step)", "top-1", "FID",
             "MM-Dist", "L-R wrist, L prompt", "L-R wrist, R prompt"]
     print("| " + " | ".join(head) + " |")
     print("|---" * len(head) + "|")
@@ -129,9 +138,12 @@ def main() -> None:
 
         def cell(k, digits=3, row=row):
             return f"{row[k][0]:.{digits}f}" if k in row else "-"
-        gl, gr = left_right(run, args.lr_seeds)
+        gl, gr = left_right(run, args.lr_seeds, args.eval_steps)
+        run_min = "-" if args.reuse else f"{r['train_s'] / 60:.1f}"
+        sps = "-" if r["s_per_step"] is None else f"{r['s_per_step']:.2f}"
+        loss = "-" if r["loss"] is None else f"{r['loss']:.3f} ({r['loss_step']})"
         print(f"| {r['mode']} | {r['model']} | {model.num_parameters() / 1e6:.2f}M | {r['steps']} | "
-              f"{r['steps'] * args.batch} | {r['train_s'] / 60:.1f} | {r['train_s'] / max(r['steps'], 1):.2f} | {r['loss']:.3f} ({r['loss_step']}) | "
+              f"{r['steps'] * args.batch} | {run_min} | {sps} | {loss} | "
               f"{cell('top1')} | {cell('fid', 2)} | {cell('mm_dist', 2)} | {gl:+.3f} | {gr:+.3f} |")
     if "Real motions" in metrics:
         real = metrics["Real motions"]
