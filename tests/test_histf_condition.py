@@ -80,7 +80,7 @@ def test_the_projected_text_is_on_the_time_embeddings_scale():
         if m.time_norm is not None:
             time_part = m.time_norm(time_part)
         text_part = m.condition(t, pooled) - time_part
-        ratio = float(text_part.detach().pow(2).mean().sqrt() / time_part.pow(2).mean().sqrt())
+        ratio = float(text_part.detach().pow(2).mean().sqrt() / time_part.detach().pow(2).mean().sqrt())
         assert 0.8 < ratio < 1.25, (width, ratio)
 
 

@@ -30,6 +30,8 @@ class ConditionModulation(nn.Module):
 
     def forward(self, h: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         """h (B, L, D) normalised tokens; shared (B, 2, D) the shared projection of the condition."""
+        if shared is None:
+            raise ValueError("this block is conditioned in every block (condition_every_block): pass modulation")
         scale, shift = (shared + self.offset).unbind(1)
         return h * (1 + scale[:, None]) + shift[:, None]
 

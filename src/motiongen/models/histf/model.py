@@ -1,9 +1,14 @@
 """HiSTF Mamba (2025): L layers of [N Bi-Temporal Mamba blocks -> Dual-Spatial Mamba -> DSFM].
 
 Conditioning (sec. 3.2): the pooled sentence embedding (randomly masked in training for guidance) is projected
-to the model width and added to an MLP embedding of the diffusion step; the result is prepended to the motion
+to the model width and added to an MLP embedding of the diffusion step, giving z; z is prepended to the motion
 frames as one token. Both scan directions start from it: the backward scan visits the token first and then the
-frames from last to first (:class:`~.blocks.BiTemporalMamba`, ``condition_both_directions``). The spatial branch and DSFM act on the motion frames.
+frames from last to first (:class:`~.blocks.BiTemporalMamba`, ``condition_both_directions``).
+Beyond the paper, which says no more than that z is "incorporated" with the noisy motion (issue 31,
+docs/histf.md "Conditioning"): ``condition_norm`` layer-normalises the time and text parts of z before the sum,
+and ``condition_every_block`` lets z modulate the LayerNorm of every Bi-Temporal and Dual-Spatial block
+(adaLN-single, :class:`~.blocks.ConditionModulation`). Both are on for new models; model folders without the
+keys (motiongen 0.1's packaged model) load with both off, as they were trained.
 Defaults follow the paper: width 512, N = 3, L = 2, state 16, DPM-Solver++ with 10 steps.
 """
 from __future__ import annotations
