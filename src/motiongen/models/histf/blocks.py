@@ -12,7 +12,28 @@ from torch import nn
 
 from .ssm import SelectiveSSM
 
-__all__ = ["BiTemporalMamba", "MambaMixer", "WholeToParts", "DualSpatialMamba", "DSFM"]
+__all__ = ["BiTemporalMamba", "MambaMixer", "WholeToParts", "DualSpatialMamba", "DSFM", "ConditionModulation"]
+
+
+class ConditionModulation(nn.Module):
+    """A block's share of adaLN-single (PixArt-alpha, Chen et al. 2023): LN(x) (1 + scale) + shift, where
+    (scale, shift) = the model's one shared projection of the condition z + this block's own learned offset.
+
+    Not in the HiSTF paper, which only says z is "incorporated" with the motion once (sec. 3.2): ours, so that the
+    text reaches every Bi-Temporal and Dual-Spatial block directly instead of only through the scans' decaying
+    state from one prepended token (docs/histf.md, "Conditioning"). The offset table costs 2 x width per block.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.offset = nn.Parameter(torch.randn(2, d_model) / math.sqrt(d_model))
+
+    def forward(self, h: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
+        """h (B, L, D) normalised tokens; shared (B, 2, D) the shared projection of the condition."""
+        if shared is None:
+            raise ValueError("this block is conditioned in every block (condition_every_block): pass modulation")
+        scale, shift = (shared + self.offset).unbind(1)
+        return h * (1 + scale[:, None]) + shift[:, None]
 
 
 class MambaMixer(nn.Module):
@@ -50,12 +71,16 @@ class BiTemporalMamba(nn.Module):
     never see the text. Here the backward scan visits the condition token first, then the valid frames from last
     to first, then the padding (one gather per sample, its own inverse), so both directions are conditioned and
     padding stays inert. ``condition_first=False`` is a plain flip (motiongen before 0.2).
+
+    ``modulated``: the normalised input is modulated by the condition (:class:`ConditionModulation`, ours); forward
+    then takes ``modulation``, the model's shared (B, 2, D) projection of the condition.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
-                 scan_mode: str = "auto", condition_first: bool = False):
+                 scan_mode: str = "auto", condition_first: bool = False, modulated: bool = False):
         super().__init__()
         self.condition_first = condition_first
+        self.modulation = ConditionModulation(d_model) if modulated else None
         d_inner = expand * d_model
         self.norm = nn.LayerNorm(d_model)
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
@@ -63,8 +88,12 @@ class BiTemporalMamba(nn.Module):
         self.backward_mixer = MambaMixer(d_inner, d_state, d_conv, scan_mode)
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        u, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                modulation: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm(x)
+        if self.modulation is not None:
+            h = self.modulation(h, modulation)
+        u, z = self.in_proj(h).chunk(2, dim=-1)
         if self.condition_first:
             order = backward_order(mask, x.shape[0], x.shape[1], x.device)
             take = order[..., None].expand_as(u)
@@ -148,16 +177,18 @@ class DualSpatialMamba(nn.Module):
     linear to the model width.
     Whole-based: LN -> 1D convolution over time (width -> ``whole_dim`` channels) -> Whole SSM over time ->
     linear back to the width.
+    ``modulated``: the normalised input is modulated by the condition, as in :class:`BiTemporalMamba` (ours).
     """
 
     def __init__(self, d_model: int, feature_dim: int, part_indices: dict, part_dim: int = 64,
                  whole_dim: int = 128, d_state: int = 16, use_part: bool = True, use_whole: bool = True,
-                 scan_mode: str = "auto"):
+                 scan_mode: str = "auto", modulated: bool = False):
         super().__init__()
         if not (use_part or use_whole):
             raise ValueError("Dual-Spatial Mamba needs at least one of the part-based and whole-based branches")
         self.use_part, self.use_whole = use_part, use_whole
         self.norm = nn.LayerNorm(d_model)
+        self.modulation = ConditionModulation(d_model) if modulated else None
         if use_part:
             self.parts = WholeToParts(part_indices, feature_dim)
             P = len(self.parts.sizes)
@@ -172,9 +203,12 @@ class DualSpatialMamba(nn.Module):
             self.whole_ssm = UniMamba(whole_dim, d_state, scan_mode=scan_mode)
             self.whole_out = nn.Linear(whole_dim, d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                modulation: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         h = self.norm(x)
+        if self.modulation is not None:
+            h = self.modulation(h, modulation)
         if mask is not None:
             h = h * mask[..., None].to(h.dtype)
         out = 0
