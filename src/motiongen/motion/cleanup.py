@@ -7,8 +7,8 @@
    speed), with hysteresis (stricter bars to start a contact than to keep one). The speed bar is also relative:
    a share of the foot's own peak speed within half a second, capped (a generated foot that slides through its
    stance slows down without stopping). The model's contact channels (HumanML3D features 259-262) are only a
-   hint: where they say "contact", the looser keep-bars also start one. One-frame gaps are closed and contacts
-   shorter than ``min_contact`` frames dropped.
+   hint: where they say "contact", the looser keep-bars also start one. Breaks of up to ``max_gap`` frames are
+   closed (no step is that short) and contacts shorter than ``min_contact`` frames dropped.
 2. **Locks eased in and out**: each contact run holds its joint at one point (the run's positions averaged with
    weights 1 / speed, so mostly where the foot is slowest; never below the floor). The lock weight is 1 inside
    the run and falls to 0 over ``ease`` frames either side along a smoothstep (C1, no steps); neighbouring runs
@@ -48,16 +48,22 @@ class FootSettings:
     start_height: float = 0.05      # a contact starts below this height above the joint's rest height ...
     start_speed: float = 0.35       # ... and below this horizontal speed
     keep_height: float = 0.08       # and lasts while below these (hysteresis)
+    ankle_height: tuple = (0.03, 0.05)   # the ankle's start / keep heights (the heel leaves the floor first)
     keep_speed: float = 0.6
     relative_start: float = 0.35    # ... or below this share of the foot's own peak speed within +-0.5 s
     relative_keep: float = 0.5      #     (generated feet that slide through stance slow down but do not stop)
     max_start_speed: float = 1.0    # caps of the relative bars (a foot faster than this is not standing)
     max_keep_speed: float = 1.4
     min_contact: int = 3            # shorter contacts are dropped
-    ease: int = 4                   # frames over which a lock eases in and out
+    max_gap: int = 3                # shorter breaks in a contact are closed
+    ease: int = 3                   # frames over which a lock eases in and out
+    vertical_ease_power: float = 3.0  # the height eases by the weight cubed (later in, sooner out)
     smooth_sigma: float = 1.0       # Gaussian (frames) on the correction outside full locks
+    hold_distance: float = 0.06     # a lock moves its foot by up to this exactly (m), then ...
+    max_correction: float = 0.15    # ... saturates towards this: a foot that drifts further slides (no pops)
     root_sigma: float = 2.0         # Gaussian (frames) of the root-height envelope
-    max_root_drop: float = 0.03     # the most the root is lowered for a locked ankle's reach (m)
+    max_root_drop: float = 0.0      # the most the root may be lowered for a locked ankle's reach (m; 0 = never) ...
+    reach_slack: float = 0.01       # ... beyond the first centimetre (m)
     floor: float = 0.0
 
 
@@ -105,8 +111,10 @@ def detect_contacts(joints: np.ndarray, hint: np.ndarray | None = None, spec: Sk
         speed = gaussian_filter1d(speed, 0.7, axis=0, mode="nearest")
     hint = np.zeros_like(h, bool) if hint is None else np.asarray(hint, bool)
     peak = maximum_filter1d(speed, size=max(1, int(round(fps))) | 1, axis=0, mode="nearest")
-    start = (h < s.start_height) & (speed < np.clip(s.relative_start * peak, s.start_speed, s.max_start_speed))
-    keep = (h < s.keep_height) & (speed < np.clip(s.relative_keep * peak, s.keep_speed, s.max_keep_speed))
+    h_start = np.array([s.ankle_height[0], s.start_height, s.ankle_height[0], s.start_height])
+    h_keep = np.array([s.ankle_height[1], s.keep_height, s.ankle_height[1], s.keep_height])
+    start = (h < h_start) & (speed < np.clip(s.relative_start * peak, s.start_speed, s.max_start_speed))
+    keep = (h < h_keep) & (speed < np.clip(s.relative_keep * peak, s.keep_speed, s.max_keep_speed))
     start |= hint & keep
     out = np.zeros_like(h, bool)
     for k in range(4):
@@ -114,8 +122,8 @@ def detect_contacts(joints: np.ndarray, hint: np.ndarray | None = None, spec: Sk
         for t in range(len(j)):
             on = bool(keep[t, k]) if on else bool(start[t, k])
             out[t, k] = on
-        for a, b in _runs(~out[:, k]):                   # close one-frame gaps
-            if b - a == 1 and a > 0 and b < len(j):
+        for a, b in _runs(~out[:, k]):                   # close short gaps (no step is that short)
+            if b - a <= s.max_gap and a > 0 and b < len(j):
                 out[a:b, k] = True
         for a, b in _runs(out[:, k]):
             if b - a < s.min_contact:
@@ -166,14 +174,25 @@ def _locked_track(track: np.ndarray, flags: np.ndarray, s: FootSettings, fps: fl
         k = 1.0 / (speed[a:b] + 0.05)
         p = (track[a:b] * k[:, None]).sum(0) / k.sum()
         p[1] = max(p[1], s.floor)
-        correction += w[:, None] * (p - track)
+        wv = np.stack([w, w ** s.vertical_ease_power, w], axis=-1)  # height eases in later and out sooner
+        correction += wv * (p - track)
         total += w
     total = np.minimum(total, 1.0)
+    correction = _soft_clamp(correction, s.hold_distance, s.max_correction)
     if len(track) > 2 and s.smooth_sigma > 0:
         smooth = gaussian_filter1d(correction, s.smooth_sigma, axis=0, mode="nearest")
         full = (total >= 1.0)[:, None]
         correction = np.where(full, correction, smooth)
     return track + correction, total
+
+
+def _soft_clamp(v: np.ndarray, knee: float, limit: float) -> np.ndarray:
+    """Vectors (T, 3) unchanged up to length ``knee``, then smoothly (C1, tanh) saturating towards ``limit``."""
+    if not np.isfinite(limit) or limit <= knee:
+        return v
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    squashed = knee + (limit - knee) * np.tanh((n - knee) / (limit - knee))
+    return np.where(n > knee, v * squashed / np.maximum(n, 1e-12), v)
 
 
 def _envelope(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -242,11 +261,14 @@ def plant_feet(joints: np.ndarray, hint: np.ndarray | None = None, spec: Skeleto
         # only the locked share of the target stays put when the root moves; the rest moves along with it
         hip_pos = j[:, hip] + raise_by[:, None] * np.array([0.0, 1.0, 0.0])
         tgt = a_t + ((1 - a_w) * raise_by)[:, None] * np.array([0.0, 1.0, 0.0])
-        reach = 0.995 * (l1 + l2)
+        # the leg may stretch as far as it did in the motion itself (real legs straighten at push-off), no further
+        own = np.linalg.norm(j[:, ankle] - j[:, hip], axis=-1)
+        reach = np.maximum(0.995 * (l1 + l2), np.minimum(own, l1 + l2 - 1e-4))
         dh2 = ((hip_pos - tgt)[:, [0, 2]] ** 2).sum(-1)
         dv = hip_pos[:, 1] - tgt[:, 1]
         need = dv - np.sqrt(np.maximum(reach ** 2 - dh2, 0.0))      # lowering that brings the ankle in reach
-        need = np.where(np.sqrt(dh2 + dv ** 2) > reach, np.maximum(need, 0.0) * a_w, 0.0)
+        # (a locked ankle may fall short by ``reach_slack``: real motion then keeps its own height)
+        need = np.where(np.sqrt(dh2 + dv ** 2) > reach, np.maximum(need - s.reach_slack, 0.0) * a_w, 0.0)
         lower_by = np.maximum(lower_by, need)
     lower_by = _envelope(np.minimum(lower_by, s.max_root_drop), s.root_sigma)
     # the floor is a hard limit, reach a wish: lower only as far as the free-moving joints stay above the floor
