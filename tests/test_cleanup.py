@@ -162,6 +162,8 @@ def test_gmd_skating_ratio_counts_low_fast_toes():
     j[:, toe, 0] = np.arange(T) * (1.0 / 20)
     j[:, toe, 1] = 0.08                                            # fast but above 5 cm: not in contact
     assert skating_ratio_gmd(j) == (0.0, 0.0)
+    j[:, toe, 1] = 0.01
+    assert physical_metrics(j)["foot_skating_gmd"] == skating_ratio_gmd(j)[0] > 0.9      # also in evaluate's set
 
 
 def test_leg_high_freq_share_sees_shaking_legs(real_samples):

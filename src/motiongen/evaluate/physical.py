@@ -4,7 +4,8 @@
   OmniControl), the fraction where it slides faster than 2.5 cm per frame horizontally;
 * jitter: mean magnitude of the third time derivative of all joint positions (m / s^3);
 * floor penetration: mean depth below the floor of the lowest joint, over frames where it is below (m);
-* floating: mean height of the lowest joint above the floor over frames where no foot is near it (m).
+* floating: mean height of the lowest joint above the floor over frames where no foot is near it (m);
+* foot_skating_gmd: GMD / OmniControl's skating ratio (:func:`skating_ratio_gmd`), comparable with MDM's 0.094.
 The floor is y = 0 (the HumanML3D convention our features decode to).
 
 :func:`foot_metrics` adds what animators check on feet, including GMD / OmniControl's skating ratio
@@ -35,8 +36,8 @@ def physical_metrics(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, fps: fl
     penetration = float(-lowest[below].mean()) if below.any() else 0.0
     air = ~(fh < contact_height).any(1)
     floating = float(lowest[air].mean()) if air.any() else 0.0
-    return {"foot_skating": skating, "jitter": float(np.linalg.norm(jerk, axis=-1).mean()),
-            "penetration": penetration, "floating": floating}
+    return {"foot_skating": skating, "foot_skating_gmd": skating_ratio_gmd(j, spec, fps)[0],
+            "jitter": float(np.linalg.norm(jerk, axis=-1).mean()), "penetration": penetration, "floating": floating}
 
 
 def skating_ratio_gmd(joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, fps: float = 20.0,
