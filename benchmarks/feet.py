@@ -11,6 +11,7 @@ pass does to motion that needs none).
     PYTHONPATH=src python -m motiongen.cli data build --source ../shared/data/bvh --out /tmp/feet-corpus
     PYTHONPATH=src python benchmarks/feet.py --corpus /tmp/feet-corpus                 # 3 clips per action, 1 seed
     PYTHONPATH=src python benchmarks/feet.py --corpus /tmp/feet-corpus --clips 20 --seeds 3
+    PYTHONPATH=src python benchmarks/feet.py --corpus /tmp/feet-corpus --foot max_correction=0.25   # other settings
 """
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from motiongen.evaluate.physical import foot_metrics
 from motiongen.evaluate.quality import is_locomotion
-from motiongen.motion.cleanup import contacts_from_features, plant_feet
+from motiongen.motion.cleanup import FootSettings, contacts_from_features, plant_feet
 from motiongen.motion.features import recover_joints_from_features
 
 GROUPS = ("walks", "runs", "turns", "in place")
@@ -76,7 +78,15 @@ def main(argv=None) -> int:
     ap.add_argument("--max-seconds", type=float, default=6.0)
     ap.add_argument("--sampler"), ap.add_argument("--steps", type=int), ap.add_argument("--guidance", type=float)
     ap.add_argument("--json", type=Path, help="also write the table here")
+    ap.add_argument("--foot", action="append", default=[], metavar="KEY=VALUE",
+                    help="a FootSettings field for the export and real+pass columns, e.g. max_correction=0.25")
     a = ap.parse_args(argv)
+    try:
+        overrides = {k: float(v) for k, v in (o.split("=", 1) for o in a.foot)}
+        settings = replace(FootSettings(), **{k: type(getattr(FootSettings(), k))(v) for k, v in overrides.items()})
+    except (ValueError, TypeError, AttributeError) as e:
+        print(f"error: --foot {a.foot}: expected FootSettings fields as KEY=NUMBER ({e})", file=sys.stderr)
+        return 2
     if not (a.corpus / "test.txt").is_file():
         print(f"error: --corpus {a.corpus}: no test.txt (build one with motiongen data build)", file=sys.stderr)
         return 2
@@ -92,7 +102,8 @@ def main(argv=None) -> int:
             feats = np.load(a.corpus / "new_joint_vecs" / f"{sid}.npy")
             real = recover_joints_from_features(feats)
             rows["real"].append(foot_metrics(real))
-            rows["real+pass"].append(foot_metrics(plant_feet(real, contacts_from_features(feats))))
+            rows["real+pass"].append(foot_metrics(plant_feet(real, contacts_from_features(feats),
+                                                              settings=settings)))
             secs = min(len(feats) / 20.0, a.max_seconds)
             prompts.append(Prompt(first_caption(a.corpus / "texts" / f"{sid}.txt"), secs))
         if prompts:
@@ -100,7 +111,10 @@ def main(argv=None) -> int:
                                     sampler=a.sampler, steps=a.steps, guidance_scale=a.guidance)
             for m in motions:
                 raw, _ = pipe.joints_for(m.features, cleanup=False)
-                exported, _ = pipe.joints_for(m.features, cleanup=True)       # exactly what is exported
+                if a.foot:                            # the pipeline's pass (as joints_for) with other settings
+                    exported = plant_feet(raw, contacts_from_features(m.features), settings=settings)
+                else:
+                    exported, _ = pipe.joints_for(m.features, cleanup=True)   # exactly what is exported
                 rows["raw"].append(foot_metrics(raw))
                 rows["export"].append(foot_metrics(exported))
         table[group] = {k: mean_metrics(v) for k, v in rows.items()}
