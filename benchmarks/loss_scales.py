@@ -30,13 +30,19 @@ def main():
     mask = torch.tensor(np.stack([it["mask"] for it in items]))
     cond = MotionCondition(load_text_encoder(cfg["text_encoder"]["name"]).encode([it["text"] for it in items]))
     diffusion = GaussianDiffusion.from_config(cfg.get("diffusion", {}))
-    print(f"{'t':>5} " + " ".join(f"{k:>10}" for k in ("simple", "pos", "vel", "foot")))
+    keys = ("simple", "pos", "vel", "foot", "foot_motion", "contact")
+    print(f"{'t':>5} " + " ".join(f"{k:>11}" for k in keys) + "   (foot_motion, contact: foot_labels='motion')")
     for t in (10, 100, 500, 900):
         with torch.no_grad():
             out = diffusion.training_losses(den, x0, mask, cond, weights=LossWeights(1, 1, 1, 1),
                                             timesteps=torch.full((len(items),), t), mean=torch.tensor(mean),
                                             std=torch.tensor(std), generator=torch.Generator().manual_seed(0))
-        print(f"{t:>5} " + " ".join(f"{float(out[k]):>10.5f}" for k in ("simple", "pos", "vel", "foot")))
+            motion = diffusion.training_losses(den, x0, mask, cond,
+                                               weights=LossWeights(1, 0, 1, 0, contact=1, foot_labels="motion"),
+                                               timesteps=torch.full((len(items),), t), mean=torch.tensor(mean),
+                                               std=torch.tensor(std), generator=torch.Generator().manual_seed(0))
+        out = {**out, "foot_motion": motion["foot"], "contact": motion["contact"]}
+        print(f"{t:>5} " + " ".join(f"{float(out[k]):>11.5f}" for k in keys))
 
 
 if __name__ == "__main__":

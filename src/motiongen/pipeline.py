@@ -229,9 +229,10 @@ class MotionPipeline:
         For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
         "..., then ...") is read as the plan it describes (:mod:`motiongen.compound`; the motion's ``meta`` records
         it as ``read_as_plan``); ``literal=True`` generates every sentence as it is.
-        ``cleanup``: the export cleanup of ``joints`` (:mod:`motiongen.motion.cleanup`: a light temporal filter,
-        feet locked where the motion's contact channels say they touch, legs re-solved by IK); ``features`` stay
-        the model's raw output.
+        ``cleanup``: the export's foot pass on ``joints`` (:mod:`motiongen.motion.cleanup`: contacts from foot
+        height and speed, the contact channels as a hint; locks eased in and out; the root raised or lowered just
+        enough for the floor and the legs' reach; legs re-solved by two-bone IK); ``features`` stay the model's
+        raw output.
 
         Each prompt gives ``num_samples`` motions, the k-th of prompt i seeded with ``seed + i*num_samples + k``
         (a motion depends only on its own seed, not on the batch it was drawn in).
@@ -531,8 +532,8 @@ class MotionPipeline:
 
     def joints_for(self, features: np.ndarray, cleanup: bool = True, control=None) -> tuple[np.ndarray, dict]:
         """Joints of de-normalised features: recovered, placed (a path or a frame-0 key pose moves the model's
-        frame), cleaned for export (foot locking, leg IK; key frames are blended back to the exact pose), and a
-        report of how well the controls are met (key-pose and path errors in metres)."""
+        frame), with the export's foot pass (eased foot locks, root height, leg IK; key frames are blended back to
+        the exact pose), and a report of how well the controls are met (key-pose and path errors in metres)."""
         from .control import place_joints
         decoded = recover_joints_from_features(features, self.skeleton.num_joints)
         if control is not None:
@@ -542,10 +543,10 @@ class MotionPipeline:
         raw = rigid_bone_lengths(decoded, self.skeleton) if self.rigid_skeleton else decoded
         joints = raw
         if cleanup and len(features) >= 2:
-            from .motion.cleanup import clean_foot_contacts, contacts_from_features
-            joints = clean_foot_contacts(raw, contacts_from_features(features, self.skeleton), self.skeleton)
-            if self.rigid_skeleton:            # the cleanup's filter moves the bones the leg IK does not hold
-                joints = rigid_bone_lengths(joints, self.skeleton)
+            from .motion.cleanup import contacts_from_features, plant_feet
+            # the foot pass: contacts from the motion (the channels a hint), eased locks, root height, leg IK;
+            # it moves only knees, ankles and toes relative to the pelvis and keeps every bone's length
+            joints = plant_feet(raw, contacts_from_features(features, self.skeleton), self.skeleton)
         meta: dict = {}
         if control is None or not control.active:
             return joints, meta

@@ -11,6 +11,13 @@ Losses (HiSTF appendix A.2, after MDM):
 * eq. 7  L_vel    = || (FK(x0)_{i+1} - FK(x0)_i) - (FK(x0_hat)_{i+1} - FK(x0_hat)_i) ||^2;
 * eq. 8  L = L_simple + lambda_pos L_pos + lambda_vel L_vel + lambda_foot L_foot.
 
+Beyond the paper (``foot_labels = "motion"``, docs/feet.md): the contact channels f_i of HumanML3D-style data
+mark a foot whose squared 3D step is under 0.002 m^2 (under 0.9 m/s at 20 fps, at any height), so eq. 6 also
+stills feet that are lifting or swinging slowly. With ``foot_labels = "motion"`` f_i is instead "planted" in the
+ground-truth joints (:func:`planted_feet`: within 5 cm of the clip's lowest height for that joint and under
+0.5 m/s horizontally), and ``lambda_contact`` adds L_contact = || c_hat - f ||^2, the predicted contact channels
+(de-normalised) against those same labels, so that the channels the model emits agree with its foot velocities.
+
 The paper does not give the lambdas; they default to 0 here (MDM's HumanML3D setting) and are set per run.
 FK is :func:`motiongen.motion.features.recover_joints_from_features`, applied to de-normalised features.
 
@@ -39,9 +46,10 @@ from ..motion.features import recover_joints_from_features
 from ..skeleton import get_skeleton
 from .bandlimit import boundary_weights, lowpass_frames
 
-__all__ = ["GaussianDiffusion", "LossWeights", "PARAMETERIZATIONS", "masked_mse"]
+__all__ = ["GaussianDiffusion", "LossWeights", "PARAMETERIZATIONS", "FOOT_LABELS", "masked_mse", "planted_feet"]
 
 PARAMETERIZATIONS = ("x0", "skip")
+FOOT_LABELS = ("channels", "motion")
 
 
 @dataclass
@@ -52,6 +60,12 @@ class LossWeights:
     pos: float = 0.0
     foot: float = 0.0
     vel: float = 0.0
+    contact: float = 0.0            # predicted contact channels vs. the planted-feet labels (module doc)
+    foot_labels: str = "channels"   # what f_i of eq. 6 is: "channels" (the paper) or "motion" (planted_feet)
+
+    def __post_init__(self):
+        if self.foot_labels not in FOOT_LABELS:
+            raise ValueError(f"foot_labels must be one of {', '.join(FOOT_LABELS)}, got {self.foot_labels!r}")
 
 
 def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -60,6 +74,19 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
     se = (a - b) ** 2 * m
     per_frame_elems = a[0, 0].numel()
     return se.sum() / (m.sum() * per_frame_elems).clamp(min=1.0)
+
+
+def planted_feet(joints: torch.Tensor, mask: torch.Tensor, feet: list[int], fps: float = 20.0,
+                 height: float = 0.05, speed: float = 0.5) -> torch.Tensor:
+    """(B, T, len(feet)) float labels from joints (B, T, J, 3): the joint is within ``height`` of its lowest valid
+    height in the clip and moves under ``speed`` m/s horizontally (forward difference; the last frame repeats)."""
+    f = joints[:, :, feet].detach()
+    valid = mask.to(torch.bool)[..., None]
+    h = f[..., 1]
+    rest = torch.where(valid, h, torch.full_like(h, float("inf"))).amin(1, keepdim=True)
+    v = (f[:, 1:, :, [0, 2]] - f[:, :-1, :, [0, 2]]).norm(dim=-1) * fps
+    v = torch.cat([v, v[:, -1:]], dim=1) if v.shape[1] else torch.zeros_like(h)
+    return ((h - rest < height) & (v < speed) & valid).to(joints.dtype)
 
 
 class GaussianDiffusion:
@@ -163,7 +190,7 @@ class GaussianDiffusion:
         pred = self.predict_x0(denoiser, x_t, timesteps, cond, mask)
         out = {"simple": masked_mse(pred, x0, mask)}
         total = weights.simple * out["simple"]
-        if weights.pos or weights.foot or weights.vel:
+        if weights.pos or weights.foot or weights.vel or weights.contact:
             if mean is None or std is None:
                 raise ValueError("geometric losses need the normalisation mean and std")
             spec = get_skeleton(x0.shape[-1])
@@ -178,13 +205,20 @@ class GaussianDiffusion:
             if weights.vel:
                 out["vel"] = masked_mse(v_pred, v_true, pair_mask)
                 total = total + weights.vel * out["vel"]
+            feet = list(spec.left_foot_index) + list(spec.right_foot_index)  # contact channel order
+            contact_slice = spec.layout.slices["foot_contact"]
+            if weights.foot_labels == "motion" and (weights.foot or weights.contact):
+                contact = planted_feet(j_true, mask, feet, self.fps) > 0.5                 # (B, T, 4)
+            else:
+                contact = (x0.float() * std + mean)[..., contact_slice] > 0.5             # (B, T, 4)
             if weights.foot:
-                layout = spec.layout
-                contact = (x0.float() * std + mean)[..., layout.slices["foot_contact"]] > 0.5  # (B, T, 4)
-                feet = list(spec.left_foot_index) + list(spec.right_foot_index)  # contact channel order
                 fv = v_pred[:, :, feet] * contact[:, :-1, :, None].to(v_pred.dtype)
                 out["foot"] = masked_mse(fv, torch.zeros_like(fv), pair_mask)
                 total = total + weights.foot * out["foot"]
+            if weights.contact:
+                c_hat = (pred.float() * std + mean)[..., contact_slice]
+                out["contact"] = masked_mse(c_hat, contact.to(c_hat.dtype), mask)
+                total = total + weights.contact * out["contact"]
         # a DDP wrapper has no aux_loss of its own: read the wrapped model's (else no load balancing under DDP)
         aux = getattr(getattr(denoiser, "module", denoiser), "aux_loss", None)
         if aux is not None:

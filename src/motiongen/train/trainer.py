@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..diffusion.gaussian import PARAMETERIZATIONS, GaussianDiffusion, LossWeights
+from ..diffusion.gaussian import FOOT_LABELS, PARAMETERIZATIONS, GaussianDiffusion, LossWeights
 from ..io_utils import atomic_write
 from ..models.base import config_from_dict
 from ..models.condition import MotionCondition
@@ -85,6 +85,8 @@ class TrainConfig:
     loss_pos: float = 0.0
     loss_foot: float = 0.0
     loss_vel: float = 0.0
+    loss_contact: float = 0.0           # contact channels vs. planted feet (diffusion/gaussian.py, docs/feet.md)
+    foot_labels: str = "channels"       # eq. 6's contact labels: channels (the paper) | motion (planted feet)
     max_frames: int = 196
     mirror: float = 0.5                 # share of drawn clips mirrored left/right, captions' sides swapped
     balance_actions: float = 0.0        # draw clips with probability ~ 1 / count(action) ** this (clips.csv); 0 = off
@@ -109,7 +111,8 @@ class TrainConfig:
     dist_backend: str = "auto"          # auto (nccl with one GPU per rank, else gloo) | nccl | gloo
 
     def loss_weights(self) -> LossWeights:
-        return LossWeights(self.loss_simple, self.loss_pos, self.loss_foot, self.loss_vel)
+        return LossWeights(self.loss_simple, self.loss_pos, self.loss_foot, self.loss_vel, self.loss_contact,
+                           self.foot_labels)
 
 
 def _toml_loads(text: str) -> dict:
@@ -170,6 +173,8 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
         raise TrainError(f"optimizer must be 'adam' or 'adamw', got '{cfg.optimizer}'")
     if cfg.parameterization not in PARAMETERIZATIONS:
         raise TrainError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got '{cfg.parameterization}'")
+    if cfg.foot_labels not in FOOT_LABELS:
+        raise TrainError(f"foot_labels must be one of {', '.join(FOOT_LABELS)}, got '{cfg.foot_labels}'")
     if cfg.schedule not in ("constant", "cosine", "step"):
         raise TrainError(f"schedule must be constant, cosine or step, got '{cfg.schedule}'")
     ranges = {"steps": (1, 10 ** 9), "batch_size": (1, 65536), "checkpoint_every": (1, 10 ** 9),
@@ -177,7 +182,7 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
               "max_frames": (8, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 10.0), "grad_clip": (0.0, 1e6),
               "ema_decay": (0.0, 0.999999), "min_lr_ratio": (0.0, 1.0), "step_gamma": (0.0, 1.0),
               "loss_simple": (0.0, 1e6), "loss_pos": (0.0, 1e6), "loss_foot": (0.0, 1e6), "loss_vel": (0.0, 1e6),
-              "mirror": (0.0, 1.0), "balance_actions": (0.0, 1.0),
+              "loss_contact": (0.0, 1e6), "mirror": (0.0, 1.0), "balance_actions": (0.0, 1.0),
               "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000),
               "loader_workers": (-1, 256), "text_batch_size": (1, 65536), "scan_chunk": (0, 4096)}
     for name, (lo, hi) in ranges.items():
