@@ -447,6 +447,16 @@ def foot_contacts(joints: np.ndarray, fps: float, speed: float = 0.2, height: fl
     return out
 
 
+def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
+    """Fill runs of at most ``gap`` False frames between True frames (contact detection flickers)."""
+    out = mask.copy()
+    idx = np.flatnonzero(mask)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= gap + 1:
+            out[a:b] = True
+    return out
+
+
 def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
     out, start = [], None
     for t, m in enumerate(list(mask) + [False]):
@@ -562,24 +572,31 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
         for side_name, side in (("left", 0), ("right", 1)):
             h, kn, a = (mapping[SMPL.index(f"{side_name}_{n}")] for n in ("hip", "knee", "ankle"))
             a_smpl = SMPL.index(f"{side_name}_ankle")
-            segs = _segments(contacts[:, 2 * side])          # the ankle's own contacts (not toe pivots)
-            if not segs:
+            on = _close_gaps(contacts[:, 2 * side], 2)
+            if not on.any():
                 continue
+            # during each of the source's ankle contacts the ankle moves exactly as the source's does (scaled): it
+            # is held where the character's own leg put it down, and slides no more than the source's; after the
+            # contact it blends back to the solved leg over ``blend_frames``
+            follow = origin + scale * (src[:, a_smpl] - origin)
             target = world[:, a].copy()
             weight = np.zeros(t_len)
-            for s0, s1 in segs:
-                plant = origin + scale * (src[s0:s1, a_smpl].mean(0) - origin)
-                plant[1] = world[s0:s1, a, 1].mean()
-                lo, hi = max(0, s0 - blend_frames), min(t_len, s1 + blend_frames)
-                for t in range(lo, hi):
-                    w = 1.0 if s0 <= t < s1 else 1.0 - (s0 - t if t < s0 else t - s1 + 1) / (blend_frames + 1)
+            for s0, s1 in _segments(on):
+                offset = world[s0, a] - follow[s0]
+                offset[1] = 0.0
+                held = follow[s0:s1] + offset
+                held[:, 1] = world[s0:s1, a, 1]
+                target[s0:s1], weight[s0:s1] = held, 1.0
+                for k, t in enumerate(range(s1, min(t_len, s1 + blend_frames))):
+                    w = 1.0 - (k + 1) / (blend_frames + 1)
                     if w > weight[t]:
                         weight[t] = w
-                        target[t] = w * plant + (1 - w) * world[t, a]
+                        target[t] = w * (follow[t] + offset) + (1 - w) * world[t, a]
+                        target[t, 1] = world[t, a, 1]
             sel = weight > 0
             delta = _leg_ik(character, delta, world, h, kn, a, target, sel)
             world = _fk(character, delta, root_pos)
-        notes.append("feet planted during the source's contacts (two-bone IK)")
+        notes.append("feet held where the source's are during its contacts (two-bone IK)")
 
     # local rotations and root translations in the file's own axes and units
     w_rot = np.einsum("tjab,jbc->tjac", delta, rest_rot)
