@@ -752,7 +752,16 @@ def write_character_glb(path: str | os.PathLike, motion: CharacterMotion, name: 
         node_quats[:, roots[0]] = Rotation.from_matrix(w_root).as_quat()
         root_trans = motion.world[:, roots][:, :1]
         rest_trans = {j: (ch.offsets[j] * scl[p] if p >= 0 else rest_pos[j]) for j, p in enumerate(ch.parents)}
-        pos, nrm, tri, jnt, wgt = mannequin(rest_pos, ch.parents, tuple(ch.names))
+        # the mesh: capsules sized by the joint each bone maps to (our names), none from the unmapped joints above
+        # the pelvis (Bandai's joint_Root is a ground projection metres away)
+        from .bvh import BVH_JOINT_NAMES_22
+        by_ours = {j: BVH_JOINT_NAMES_22[k] for k, j in motion.mapping.items()}
+        mesh_names = tuple(by_ours.get(j, n) for j, n in enumerate(ch.names))
+        mesh_parents = list(ch.parents)
+        above = _ancestors(ch.parents, motion.mapping[0])
+        for j in [motion.mapping[0]] + above:
+            mesh_parents[j] = -1
+        pos, nrm, tri, jnt, wgt = mannequin(rest_pos, mesh_parents, mesh_names)
         f32 = g.FLOAT
         a_pos = add(pos, g.VEC3, f32, g.ARRAY_BUFFER, minmax=True)
         a_nrm = add(nrm, g.VEC3, f32, g.ARRAY_BUFFER)
