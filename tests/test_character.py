@@ -69,10 +69,11 @@ def test_real_rig_as_character(name, walk, tmp_path):
         for axis in range(3):
             if a[:, axis].std() > 0.03:
                 assert np.corrcoef(a[:, axis], b[:, axis])[0, 1] > 0.9, (k, axis)
-    # the ankles slide no more than the source's (in the source's scale; 10 % for the frames blending out of a
-    # contact), and ankles and toes together less than without the leg IK
+    # the feet slide no more than the source's (in the source's scale; 10 % for the frames blending out of a
+    # contact), and less than without the leg IK
     contacts = foot_contacts(walk, 20.0)
     assert _slide(ours, contacts, which=(0, 2)) / res.scale <= 1.1 * _slide(walk, contacts, which=(0, 2))
+    assert _slide(ours, contacts, which=(1, 3)) / res.scale <= 1.1 * _slide(walk, contacts, which=(1, 3))
     free = retarget_to_character(walk, 20.0, ch, plant_feet=False).world[:, [res.mapping.get(k, 0) for k in range(22)]]
     assert _slide(ours, contacts) < _slide(free, contacts)
     # on the floor: the lowest foot point is where the source's is (scaled)
@@ -83,7 +84,7 @@ def test_real_rig_as_character(name, walk, tmp_path):
 def test_round_trip_onto_our_own_skeleton(walk, tmp_path):
     write_bvh(tmp_path / "ours.bvh", walk)
     ch = read_character(tmp_path / "ours.bvh")
-    for plant, tol_max, tol_mean in ((False, 1e-3, 1e-4), (True, 0.12, 0.01)):
+    for plant, tol_max, tol_mean in ((False, 1e-3, 1e-4), (True, 1e-3, 1e-4)):
         res = retarget_to_character(walk, 20.0, ch, plant_feet=plant)
         assert res.unmapped == [] and abs(res.scale - 1) < 0.01
         write_character_bvh(tmp_path / "back.bvh", res)
@@ -91,10 +92,7 @@ def test_round_trip_onto_our_own_skeleton(walk, tmp_path):
         pos = pos[:, [names.index(n) for n in BVH_JOINT_NAMES_22]] * ch.base_scale
         err = np.linalg.norm(pos - walk, axis=-1)
         assert err.max() < tol_max and err.mean() < tol_mean, (plant, err.max(), err.mean())
-        if not plant:      # only the leg IK moves anything, and only the legs
-            continue
-        upper = [k for k in range(22) if k not in (1, 2, 4, 5, 7, 8, 10, 11)]
-        assert err[:, upper].max() < 1e-3
+        # on its own skeleton the leg IK holds each ankle where the source's is: nothing to correct
 
 
 def _bone_cosines(res, walk):

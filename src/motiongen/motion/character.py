@@ -15,8 +15,10 @@ How each frame is solved (all in world space, metres, Y up):
   character's *own* rest directions, T-pose, A-pose or any other rest needs no special case;
 * unmapped joints keep their rest local rotation (they ride on their parent) and are reported;
 * proportions: the pelvis path is the source's scaled by the ratio of leg lengths (hip-knee-ankle), the feet are
-  put at the source's (scaled) height during the source's foot contacts, and within each contact the ankle is
-  held where the source planted it (scaled) by analytic two-bone leg IK, blended in and out over a few frames;
+  put at the source's (scaled) height during the source's foot contacts, and during each contact the joint on the
+  ground (the ankle, or the toe while the heel is up) moves exactly as the source's does, from where the
+  character's own leg put it down, by analytic two-bone leg IK (knee kept in its bend plane, foot orientation
+  kept), blended back over a few frames after the contact: the feet slide no more than the source's;
 * local rotations are ``L_j = W_parent^-1 W_j`` with ``W_j = D_j R_rest_j``.
 """
 from __future__ import annotations
@@ -571,27 +573,38 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
     if plant_feet:
         for side_name, side in (("left", 0), ("right", 1)):
             h, kn, a = (mapping[SMPL.index(f"{side_name}_{n}")] for n in ("hip", "knee", "ankle"))
-            a_smpl = SMPL.index(f"{side_name}_ankle")
-            on = _close_gaps(contacts[:, 2 * side], 2)
+            a_smpl, t_smpl = SMPL.index(f"{side_name}_ankle"), SMPL.index(f"{side_name}_foot")
+            toe = mapping.get(t_smpl)
+            ankle_on = _close_gaps(contacts[:, 2 * side], 2)
+            toe_on = _close_gaps(contacts[:, 2 * side + 1], 2) if toe is not None else np.zeros(t_len, bool)
+            on = ankle_on | toe_on
             if not on.any():
                 continue
-            # during each of the source's ankle contacts the ankle moves exactly as the source's does (scaled): it
-            # is held where the character's own leg put it down, and slides no more than the source's; after the
-            # contact it blends back to the solved leg over ``blend_frames``
-            follow = origin + scale * (src[:, a_smpl] - origin)
+            # during the source's contacts the joint on the ground (the ankle; the toe when only the toe is, heel
+            # up) moves exactly as the source's does (scaled): held where the character's own leg put it down, so
+            # it slides no more than the source's. The ankle target is continuous where the held joint changes;
+            # after a contact it blends back to the solved leg over ``blend_frames``
+            follow_a = origin + scale * (src[:, a_smpl] - origin)
+            follow_t = origin + scale * (src[:, t_smpl] - origin) - (world[:, toe] - world[:, a]) \
+                if toe is not None else follow_a
             target = world[:, a].copy()
             weight = np.zeros(t_len)
             for s0, s1 in _segments(on):
-                offset = world[s0, a] - follow[s0]
-                offset[1] = 0.0
-                held = follow[s0:s1] + offset
-                held[:, 1] = world[s0:s1, a, 1]
-                target[s0:s1], weight[s0:s1] = held, 1.0
+                offset = world[s0, a] - (follow_a[s0] if ankle_on[s0] else follow_t[s0])
+                for t in range(s0, s1):
+                    follow = follow_a if ankle_on[t] else follow_t
+                    if t > s0 and ankle_on[t] != ankle_on[t - 1]:      # re-anchor: no jump at the switch
+                        offset = target[t - 1] - follow[t - 1]
+                    target[t] = follow[t] + offset
+                    target[t, 1] = world[t, a, 1]
+                    weight[t] = 1.0
+                follow = follow_a if ankle_on[s1 - 1] else follow_t
+                last = target[s1 - 1] - follow[s1 - 1]
                 for k, t in enumerate(range(s1, min(t_len, s1 + blend_frames))):
                     w = 1.0 - (k + 1) / (blend_frames + 1)
                     if w > weight[t]:
                         weight[t] = w
-                        target[t] = w * (follow[t] + offset) + (1 - w) * world[t, a]
+                        target[t] = w * (follow[t] + last) + (1 - w) * world[t, a]
                         target[t, 1] = world[t, a, 1]
             sel = weight > 0
             delta = _leg_ik(character, delta, world, h, kn, a, target, sel)
