@@ -219,3 +219,26 @@ def test_blender_imports_the_retargeted_character(walk, tmp_path):
         heads = np.array([got[str(f)][n] for n in ch.names])
         ours = res.world[f][:, [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
         assert np.abs(heads - ours).max() < 0.01, f
+
+
+@pytest.mark.slow
+def test_generate_with_character_writes_it_and_a_bad_one_fails_first(tmp_path, capsys):
+    import torch
+
+    from motiongen.cli import main
+    from motiongen.models.registry import build_denoiser
+    from motiongen.pipeline import MotionPipeline
+    from motiongen.text.encoders import load_text_encoder
+    torch.manual_seed(0)
+    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
+                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
+                   {"skeleton": "humanml3d"}).save_pretrained(tmp_path / "tiny")
+    common = ["generate", "a person walks", "--model", str(tmp_path / "tiny"), "--steps", "2", "--sampler", "ddim",
+              "--seconds", "2", "--preview", "none", "--quiet", "--threads", "1"]
+    (tmp_path / "rig.bvh").write_text("HIERARCHY\nROOT Hips\n{\n")
+    assert main(common + ["--character", str(tmp_path / "rig.bvh"), "--out", str(tmp_path / "bad")]) == 2
+    assert "rig.bvh" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(common + ["--character", _rig("cmu"), "--formats", "bvh,glb,npy", "--out", str(tmp_path / "o")]) == 0
+    assert "left at rest (10): LHipJoint" in capsys.readouterr().out
+    assert read_bvh(tmp_path / "o" / "character.bvh").num_joints == 31
+    assert (tmp_path / "o" / "character.glb").read_bytes()[:4] == b"glTF"
