@@ -242,3 +242,44 @@ def test_generate_with_character_writes_it_and_a_bad_one_fails_first(tmp_path, c
     assert "left at rest (10): LHipJoint" in capsys.readouterr().out
     assert read_bvh(tmp_path / "o" / "character.bvh").num_joints == 31
     assert (tmp_path / "o" / "character.glb").read_bytes()[:4] == b"glTF"
+
+
+def test_gltf_character_under_a_scaled_armature_node_and_its_first_frame_rest(walk, tmp_path):
+    """As FBX conversions write them: the skeleton under an "Armature" node scaled 0.01, turned, the joints in cm.
+    The same rig in the same place must move the same; its first animation frame can be its rest too."""
+    import pygltflib
+    from scipy.spatial.transform import Rotation
+    res = retarget_to_character(walk[:40], 20.0, read_character(_rig("bandai")))
+    write_character_glb(tmp_path / "rig.glb", res, name="rig")
+    g = pygltflib.GLTF2().load(str(tmp_path / "rig.glb"))
+    skin_joints = set(g.skins[0].joints)
+    root = g.skins[0].skeleton
+    turn = Rotation.from_euler("y", 90, degrees=True)
+    for n in skin_joints:                      # joints in cm; the root also turned back by the armature's turn
+        node = g.nodes[n]
+        node.translation = [100 * v for v in node.translation]
+        if n == root:
+            node.translation = list(turn.inv().apply(node.translation))
+            node.rotation = list((turn.inv() * Rotation.from_quat(node.rotation)).as_quat())
+    g.animations = []
+    g.nodes.append(pygltflib.Node(name="Armature", children=[root], scale=[0.01] * 3,
+                                  rotation=list(turn.as_quat())))
+    g.scenes[0].nodes = [len(g.nodes) - 1 if n == root else n for n in g.scenes[0].nodes]
+    g.save(str(tmp_path / "armature.glb"))
+    plain, wrapped = read_character(tmp_path / "rig.glb"), read_character(tmp_path / "armature.glb")
+    assert abs(wrapped.base_scale - 0.01) < 1e-9
+    assert np.abs(wrapped.rest_world()[0] - plain.rest_world()[0]).max() < 1e-5
+    a, b = retarget_to_character(walk, 20.0, plain), retarget_to_character(walk, 20.0, wrapped)
+    assert np.abs(a.world - b.world).max() < 1e-5
+    write_character_glb(tmp_path / "out.glb", b)
+    from motiongen.motion.character import _accessor
+    out = pygltflib.GLTF2().load(str(tmp_path / "out.glb"))
+    ch = [c for c in out.animations[0].channels if c.target.node == root and c.target.path == "translation"][0]
+    tr = _accessor(out, out.animations[0].samplers[ch.sampler].output)
+    world = turn.apply(tr * 0.01)                            # through the armature node
+    assert np.abs(world - b.world[:, b.character.names.index(g.nodes[root].name)]).max() < 1e-4
+    # its first animation frame as the rest: the rig's own walk starts elsewhere, but bones still follow ours
+    first = read_character(tmp_path / "rig.glb", rest="first-frame")
+    assert np.abs(first.rest_world()[0] - plain.rest_world()[0]).max() > 0.01
+    c = _bone_cosines(retarget_to_character(walk, 20.0, first, plant_feet=False), walk)
+    assert np.median(c) > 0.999

@@ -87,6 +87,11 @@ def _cmd_generate(args) -> None:
     if len(sources) != 1:
         raise ValueError("give exactly one of: a TEXT, --prompts FILE, or --plan FILE")
     check_output_dir(args.out, args.overwrite)
+    character = None
+    if args.character:                    # a bad character fails before any generating
+        from .motion.character import bone_map, read_character
+        character = read_character(args.character)
+        bone_map(character)
     if args.text is not None:
         prompts = [args.text]
     elif args.prompts is not None:
@@ -144,10 +149,6 @@ def _cmd_generate(args) -> None:
                 print(f"  stage {k} [{a / 20:g} s, {b / 20:g} s): {st['text']!r}")
                 for part, text in st.get("parts", {}).items():
                     print(f"    {part}: {text!r}")
-    character = None
-    if args.character:
-        from .motion.character import read_character
-        character = read_character(args.character)         # a bad character fails before anything is written
     dirs = write_outputs(args.out, motions, overwrite=args.overwrite, character=character,
                          **_output_formats(args))
     if character is not None:
