@@ -93,3 +93,49 @@ def test_blender_addon_generates_onto_a_new_and_onto_the_users_armature(tmp_path
     res = retarget_to_character(np.load(Path(mine["output"]) / "joints.npy").astype(np.float64), 20.0, ch)
     heads = np.array([[h[n] for n in ch.names] for h in mine["heads"]])
     assert np.abs(heads - res.world[..., [0, 2, 1]] * [1, -1, 1]).max() < 0.01
+
+
+def test_addon_generates_through_a_running_studio(tmp_path, monkeypatch):
+    """The add-on's server path against a real `motiongen serve` (a tiny random model), over HTTP."""
+    import socket
+    import threading
+
+    import torch
+    uvicorn = pytest.importorskip("uvicorn")
+    from motiongen.models.registry import build_denoiser
+    from motiongen.pipeline import MotionPipeline
+    from motiongen.studio.server import create_app
+    from motiongen.text.encoders import load_text_encoder
+    torch.manual_seed(0)
+    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
+                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
+                   {"skeleton": "humanml3d"}).save_pretrained(tmp_path / "tiny")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app([str(tmp_path / "tiny")], tmp_path / "store"), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    try:
+        for _ in range(2000):
+            if srv.started:
+                break
+            th.join(0.01)
+        bpy, _ = _fake_bpy()
+        monkeypatch.setitem(sys.modules, "bpy", bpy)
+        from motiongen.blender_addon.package import addon_source
+        module = types.ModuleType("motiongen_blender")
+        exec(compile(addon_source(), "motiongen_blender", "exec"), module.__dict__)
+        url = f"http://127.0.0.1:{port}"
+        out = module._generate_by_server(url, "a person walks", 2.0, 3, "", str(tmp_path / "motion"))
+        assert out == str(tmp_path / "motion")
+        assert np.load(tmp_path / "motion" / "joints.npy").shape == (40, 22, 3)
+        from motiongen.motion.bvh import read_bvh
+        assert read_bvh(tmp_path / "motion" / "motion.bvh").num_frames == 40
+        with pytest.raises(RuntimeError, match="the server refused: model"):
+            module._generate_by_server(url, "a person walks", 2.0, 3, "no-such-model", str(tmp_path / "m2"))
+        assert module._generate_by_server("http://127.0.0.1:9", "x", 2.0, 0, "", str(tmp_path / "m3")) is None
+    finally:
+        srv.should_exit = True
+        th.join(30)

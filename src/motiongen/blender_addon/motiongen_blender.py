@@ -64,8 +64,14 @@ def _generate_by_server(url, text, seconds, seed, model, folder):
                                  headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=3) as r:
-            job = json.load(r)
-    except (urllib.error.URLError, OSError, ValueError):
+            job = json.load(r)["job"]
+    except urllib.error.HTTPError as e:               # a server that answers, with an error: say it
+        try:
+            msg = json.load(e).get("error", str(e))
+        except ValueError:
+            msg = str(e)
+        raise RuntimeError(f"the server refused: {msg}") from None
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
         return None
     while job.get("status") not in ("done", "failed", "cancelled"):
         time.sleep(0.5)
