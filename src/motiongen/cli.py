@@ -15,6 +15,18 @@ def _cmd_convert(args) -> None:
         print(note)
 
 
+def _cmd_retarget(args) -> None:
+    from .convert import retarget_to_character_file
+    for note in retarget_to_character_file(args.motion, args.to, args.out, bone_map=args.map, rest=args.rest,
+                                           units=args.units, up=args.up, plant_feet=not args.no_plant):
+        print(note)
+
+
+def _cmd_blender_addon(args) -> None:
+    from .blender_addon.package import write_addon_zip
+    print(f"wrote {write_addon_zip(args.out)} (Blender: Edit > Preferences > Add-ons > Install...)")
+
+
 def _cmd_data_build(args) -> None:
     from .data.build import build_corpus
     summary = build_corpus(args.source, args.out, sets=args.sets, limit=args.limit, workers=args.workers)
@@ -113,8 +125,13 @@ def _generate(args) -> None:
     if len(sources) != 1:
         raise ValueError("give exactly one of: a TEXT, --prompts FILE, or --plan FILE")
     inputs = [("--plan", args.plan), ("--prompts", args.prompts), ("--prefix", args.prefix),
-              ("--keyframes", args.keyframes), ("--trajectory", args.trajectory)]
+              ("--keyframes", args.keyframes), ("--trajectory", args.trajectory), ("--character", args.character)]
     check_output_dir(args.out, args.overwrite, inputs)
+    character = None
+    if args.character:                    # a bad character fails before any generating
+        from .motion.character import bone_map, read_character
+        character = read_character(args.character)
+        bone_map(character)
     if args.text is not None:
         from .plan import check_text
         prompts = [check_text(args.text, "TEXT")]
@@ -171,7 +188,13 @@ def _generate(args) -> None:
                 print(f"  stage {k} [{a / 20:g} s, {b / 20:g} s): {st['text']!r}")
                 for part, text in st.get("parts", {}).items():
                     print(f"    {part}: {text!r}")
-    dirs = write_outputs(args.out, motions, overwrite=args.overwrite, inputs=inputs, **_output_formats(args))
+    dirs = write_outputs(args.out, motions, overwrite=args.overwrite, inputs=inputs, character=character,
+                         **_output_formats(args))
+    if character is not None:
+        import json
+        meta = json.loads((dirs[0] / "meta.json").read_text())
+        for note in meta.get("character", {}).get("notes", []):
+            print(note)
     for m, d in zip(motions, dirs):
         if "long_motion" in m.meta:
             lm = m.meta["long_motion"]
@@ -423,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "~30 s of compiling)")
     g.add_argument("--scan-chunk", type=int, metavar="N",
                    help="HiSTF: frames per chunk of the chunked scan (GPU; default 16; auto shrinks it to fit memory)")
+    g.add_argument("--character", metavar="RIG", help="also write the motion on your own character: a BVH or "
+                   "glTF/GLB rig (character.bvh / character.glb in each output folder; see `motiongen retarget`)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(g)
     g.set_defaults(func=_cmd_generate)
@@ -546,6 +571,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what a .npy output holds (default: features for joints input, else joints)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT file")
     c.set_defaults(func=_cmd_convert)
+
+    r = sub.add_parser("retarget", help="put a motion on your own character (a BVH or glTF/GLB rig)",
+                       description="Animate CHARACTER's own skeleton (names, hierarchy, offsets, rest pose) with "
+                                   "MOTION. Bones are mapped by name (Mixamo, Unreal, Rokoko, CMU, Bandai, SMPL, "
+                                   "iClone, SNU ...; detected) or by --map; the root path is scaled by leg length "
+                                   "and the feet are planted where the motion plants them. Bones that cannot be "
+                                   "mapped stay at rest and are listed.")
+    r.add_argument("motion", help="an output folder of generate, a .bvh (any supported rig), joints or features .npy")
+    r.add_argument("--to", required=True, metavar="CHARACTER", help="the character: .bvh (or archive.zip::m.bvh), "
+                                                                    ".glb or .gltf")
+    r.add_argument("--out", required=True, help="OUT.bvh or OUT.glb (a glTF character keeps its meshes)")
+    r.add_argument("--map", metavar="FILE.json", help="bone map: {our joint (left_hip or LeftUpLeg): your bone}")
+    r.add_argument("--rest", choices=["rest", "first-frame"], default="rest",
+                   help="the character's rest pose: its zero pose / node transforms (default) or its first frame")
+    r.add_argument("--units", choices=sorted(UNITS), help="units of a BVH character (default: from its size)")
+    r.add_argument("--up", choices=["y", "z"], default="y", help="up axis of a BVH character (default y)")
+    r.add_argument("--no-plant", action="store_true", help="do not hold the feet during contacts (no leg IK)")
+    r.set_defaults(func=_cmd_retarget)
+
+    ba = sub.add_parser("blender-addon", help="write the Blender add-on (a zip to install in Blender 3.x / 4.x)")
+    ba.add_argument("--out", default="motiongen_blender.zip", help="zip to write (default motiongen_blender.zip)")
+    ba.set_defaults(func=_cmd_blender_addon)
 
     d = sub.add_parser("data", help="build, summarise and look at motion datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")

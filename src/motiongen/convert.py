@@ -110,3 +110,55 @@ def convert(src: str, dst: str, rig: str | None = None, fps: float = 20.0, to: s
         notes.append(f"wrote {target}")
     notes.append(f"wrote {out}")
     return notes
+
+
+def load_any_motion(path: str, fps: float = 20.0) -> LoadedMotion:
+    """Like :func:`load_motion`, and also an output folder of ``motiongen generate`` (its joints.npy)."""
+    p = Path(path.split("::")[0])
+    if p.is_dir():
+        joints_path = p / "joints.npy"
+        if not joints_path.is_file():
+            samples = sorted(p.glob("sample_*/joints.npy"))
+            hint = f" (it holds {len(samples)} samples: name one, e.g. {samples[0].parent})" if samples else ""
+            raise ValueError(f"{p}: a folder without joints.npy (not a motiongen output folder){hint}")
+        arr = np.load(joints_path, allow_pickle=False)
+        if arr.ndim != 3 or arr.shape[1:] != (22, 3) or not np.isfinite(arr).all():
+            raise ValueError(f"{joints_path}: expected finite joints (T, 22, 3), got shape {arr.shape}")
+        import json
+        meta_fps = fps
+        try:
+            meta_fps = float(json.loads((p / "meta.json").read_text()).get("fps", fps))
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+        return LoadedMotion(arr.astype(np.float64), meta_fps, "joints", [f"read {joints_path}"])
+    return load_motion(path, fps=fps)
+
+
+def retarget_to_character_file(motion: str, character: str, out: str, bone_map: str | None = None,
+                               rest: str = "rest", units: str | None = None, up: str = "y",
+                               plant_feet: bool = True) -> list[str]:
+    """``motiongen retarget``: MOTION onto CHARACTER's own skeleton, written to OUT (.bvh or .glb)."""
+    from .motion.character import read_character, retarget_to_character, write_character_bvh, write_character_glb
+    ext = Path(out).suffix.lower()
+    if ext not in (".bvh", ".glb"):
+        raise ValueError(f"--out {out}: expected a .bvh or .glb file")
+    src = load_any_motion(motion)
+    if src.joints.shape[1] != 22:
+        raise ValueError(f"{motion}: retargeting needs the 22-joint HumanML3D layout, got {src.joints.shape[1]} joints")
+    ch = read_character(character, rest=rest, units=units, up=up)
+    res = retarget_to_character(src.joints, src.fps, ch, bone_map, plant_feet=plant_feet)
+    if ext == ".bvh":
+        write_character_bvh(out, res)
+    else:
+        write_character_glb(out, res, name=Path(motion.rstrip("/")).stem or "motiongen")
+    return character_notes(res) + [f"wrote {out}"]
+
+
+def character_notes(res) -> list[str]:
+    """What the user should know about a retargeting: the map, the scale, and the bones left at rest."""
+    ch = res.character
+    notes = [f"character {ch.source}: {ch.num_joints} bones, {len(res.mapping)} of our 22 joints mapped by "
+             f"{res.how}; units {ch.units}; motion scaled by {res.scale:.3f} (leg length)"]
+    if res.unmapped:
+        notes.append(f"left at rest ({len(res.unmapped)}): " + ", ".join(res.unmapped))
+    return notes

@@ -37,8 +37,11 @@ def parse_formats(text: str) -> dict:
 PREVIEW_FORMATS = ("mp4", "gif", "none")
 
 
-def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = True, glb: bool = False) -> dict:
-    """Write one motion's files into ``folder`` (which must exist). Returns {kind: filename}."""
+def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = True, glb: bool = False,
+                       character=None) -> dict:
+    """Write one motion's files into ``folder`` (which must exist). Returns {kind: filename}. With a
+    ``character`` (:class:`~motiongen.motion.character.Character`), the motion on it too: character.bvh and/or
+    character.glb, as the formats ask (a glTF character always gets character.glb)."""
     files = {}
     np.save(folder / "motion.npy", np.asarray(motion.features, np.float32))
     files["features"] = "motion.npy"
@@ -51,6 +54,18 @@ def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = T
         from .motion.gltf import write_glb
         write_glb(folder / "motion.glb", motion.joints, fps=motion.fps, name=motion.text[:40] or "motiongen")
         files["glb"] = "motion.glb"
+    meta_extra = {}
+    if character is not None:
+        from .convert import character_notes
+        from .motion.character import retarget_to_character, write_character_bvh, write_character_glb
+        res = retarget_to_character(motion.joints, motion.fps, character)
+        if bvh and character.kind == "bvh":
+            write_character_bvh(folder / "character.bvh", res)
+            files["character_bvh"] = "character.bvh"
+        if glb or character.kind == "gltf" or not bvh:
+            write_character_glb(folder / "character.glb", res, name=motion.text[:40] or "motiongen")
+            files["character_glb"] = "character.glb"
+        meta_extra["character"] = {"source": str(character.source), "notes": character_notes(res)}
     if preview != "none":
         render_motion(motion.joints, folder / f"preview.{preview}", fps=motion.fps, title=motion.text[:60])
         files["preview"] = f"preview.{preview}"
@@ -58,14 +73,17 @@ def write_motion_files(folder: Path, motion, preview: str = "mp4", bvh: bool = T
     (folder / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
     files["plan"] = "plan.json"
     meta = dict(motion.meta)
+    meta.update(meta_extra)
     meta["files"] = files
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return files
 
 
 def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", bvh: bool = True,
-                  overwrite: bool = False, extra_meta: dict | None = None, glb: bool = False, inputs=()) -> list[Path]:
-    """Write motions to ``out`` atomically, with the manifest of what was written; returns each motion's folder."""
+                  overwrite: bool = False, extra_meta: dict | None = None, glb: bool = False, inputs=(),
+                  character=None) -> list[Path]:
+    """Write motions to ``out`` atomically, with the manifest of what was written; returns each motion's folder.
+    ``inputs``: (flag, path) pairs that must not lie inside ``out`` when it is replaced."""
     if preview not in PREVIEW_FORMATS:
         raise ValueError(f"preview must be one of {', '.join(PREVIEW_FORMATS)}, got '{preview}'")
     out = check_output_dir(out, overwrite, inputs)
@@ -75,7 +93,7 @@ def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", b
         if len(motions) == 1:
             if extra_meta:
                 motions[0].meta.update(extra_meta)
-            write_motion_files(tmp, motions[0], preview, bvh, glb)
+            write_motion_files(tmp, motions[0], preview, bvh, glb, character)
             rel.append(Path("."))
             return
         index = []
@@ -84,7 +102,7 @@ def write_outputs(out: str | os.PathLike, motions: list, preview: str = "mp4", b
             (tmp / sub).mkdir()
             if extra_meta:
                 m.meta.update(extra_meta)
-            write_motion_files(tmp / sub, m, preview, bvh, glb)
+            write_motion_files(tmp / sub, m, preview, bvh, glb, character)
             rel.append(sub)
             index.append({"dir": str(sub), "text": m.text, "seed": m.seed, "frames": m.num_frames})
         (tmp / "meta.json").write_text(json.dumps({"samples": index, **(extra_meta or {})}, indent=2) + "\n")

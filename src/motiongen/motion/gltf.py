@@ -61,7 +61,7 @@ def _capsule(a: np.ndarray, b: np.ndarray, radius: float, rings: int = 6, segmen
         for k in range(segments):
             i0, i1 = r * segments + k, r * segments + (k + 1) % segments
             j0, j1 = i0 + segments, i1 + segments
-            tris += [(i0, j0, i1), (i1, j0, j1)]
+            tris += [(i0, i1, j0), (i1, j1, j0)]            # counter-clockwise seen from outside (glTF front faces)
     return np.array(verts), np.array(normals), np.array(tris), np.array(along)
 
 

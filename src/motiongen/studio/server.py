@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -45,6 +45,7 @@ class Limits:
     max_samples: int = 4
     queue_size: int = 8
     max_steps: int = 1000
+    max_character_bytes: int = 64 * 1024 * 1024      # an uploaded rig (a GLB with its meshes and textures)
 
 
 class Cancelled(Exception):
@@ -356,6 +357,69 @@ class Studio:
             raise ApiError(404, f"result {rid} sample {sample} has no {fmt} file", "format")
         return path
 
+    # uploaded characters ("on my character"): the store's characters/ folder
+    def characters_dir(self) -> Path:
+        d = self.store / "characters"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def add_character(self, name: str, data: bytes) -> dict:
+        from ..io_utils import atomic_write_bytes
+        from ..motion.character import bone_map, read_character
+        ext = Path(name or "").suffix.lower()
+        if ext not in (".bvh", ".glb"):
+            raise ApiError(422, "name: expected a file name ending in .bvh or .glb", "name")
+        if not data:
+            raise ApiError(422, "body: the file is empty", "body")
+        cid = uuid.uuid4().hex[:12]
+        d = self.characters_dir()
+        tmp = d / f".upload-{cid}{ext}"
+        tmp.write_bytes(data)
+        try:
+            ch = read_character(tmp)
+            how, mapping = bone_map(ch)
+        except (ValueError, KeyError, IndexError, OSError) as e:
+            raise ApiError(422, f"character {Path(name).name}: {e}".replace(str(tmp), Path(name).name), "body") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        atomic_write_bytes(d / f"{cid}{ext}", data)
+        mapped = {j for j in mapping.values()}
+        info = {"id": cid, "name": Path(name).name[:120], "format": ext[1:], "bones": ch.num_joints,
+                "mapped": len(mapping), "how": how, "at_rest": [n for j, n in enumerate(ch.names) if j not in mapped]}
+        atomic_write_bytes(d / f"{cid}.json", json.dumps(info, indent=2).encode())
+        return info
+
+    def list_characters(self) -> list[dict]:
+        out = []
+        for f in sorted(self.characters_dir().glob("*.json")):
+            try:
+                out.append(json.loads(f.read_text()))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def on_character(self, rid: str, sample: int, cid: str, ext: str) -> Path:
+        from ..io_utils import atomic_write
+        from ..motion.character import (read_character, retarget_to_character, write_character_bvh,
+                                        write_character_glb)
+        if ext not in ("bvh", "glb"):
+            raise ApiError(400, f"format: expected bvh or glb, got '{ext}'", "format")
+        if not re.fullmatch(r"[0-9a-f]{12}", cid or ""):
+            raise ApiError(400, "character: expected a character id", "character")
+        rigs = [p for p in self.characters_dir().glob(f"{cid}.*") if p.suffix in (".bvh", ".glb")]
+        if not rigs:
+            raise ApiError(404, f"no character '{cid}'", "character")
+        d = self.result_dir(rid) / f"sample_{sample:03d}"
+        if not d.is_dir():
+            raise ApiError(404, f"result {rid} has no sample {sample}", "sample")
+        path = d / f"character-{cid}.{ext}"
+        if not path.is_file():
+            joints = np.load(d / "joints.npy").astype(np.float64)
+            res = retarget_to_character(joints, 20.0, read_character(rigs[0]))
+            write = write_character_bvh if ext == "bvh" else write_character_glb
+            atomic_write(path, lambda p: write(p, res), suffix=f".{ext}")
+        return path
+
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
@@ -488,7 +552,8 @@ class RequestGuard:
             if headers.get("sec-fetch-site", "").lower() == "cross-site":
                 return await _reject(send, 403, "Sec-Fetch-Site: cross-site requests may not change state",
                                      "origin")
-        limit = self.studio.limits.max_body_bytes
+        upload = scope.get("path") == "/api/characters"      # a rig file's raw bytes, not JSON
+        limit = self.studio.limits.max_character_bytes if upload else self.studio.limits.max_body_bytes
         size = headers.get("content-length")
         if size is not None and (not size.strip().isdigit() or len(size.strip()) > 15 or int(size) > limit):
             return await _reject(send, 413, f"body: at most {limit} bytes", "body")
@@ -506,9 +571,10 @@ class RequestGuard:
                 break
         if total and method not in self.SAFE:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                return await _reject(send, 415, f"Content-Type: expected application/json, got '{ctype[:60]}'",
-                                     "body")
+            # neither is a type a cross-site form may send without a CORS preflight (which the studio never grants)
+            expected = "application/octet-stream" if upload else "application/json"
+            if ctype != expected:
+                return await _reject(send, 415, f"Content-Type: expected {expected}, got '{ctype[:60]}'", "body")
 
         async def replay():
             return messages.pop(0) if messages else await receive()
@@ -624,6 +690,23 @@ def create_app(models: list[str] | None = None, store: str | Path = "studio_resu
         path = studio.download(rid, sample, fmt)
         name, media = DOWNLOADS[fmt]
         return FileResponse(path, media_type=media, filename=f"{rid}-{sample}-{name}")
+
+    # ---- "on my character": a rig uploaded once, any result downloaded on it ----------------------------------
+    @app.post("/api/characters", status_code=201, summary="upload your character (the raw bytes of a .bvh or .glb "
+              "file as the body; ?name=file.bvh|file.glb); answers its id, bone map and the bones left at rest")
+    async def character_upload_(request: Request, name: str):
+        return studio.add_character(name, await request.body())
+
+    @app.get("/api/characters", summary="the uploaded characters")
+    def characters_():
+        return {"characters": studio.list_characters()}
+
+    @app.get("/api/results/{rid}/samples/{sample}/character/{cid}.{ext}",
+             summary="download one sample retargeted onto an uploaded character, as bvh or glb")
+    def character_download_(rid: str, sample: int, cid: str, ext: str):
+        path = studio.on_character(rid, sample, cid, ext)
+        return FileResponse(path, media_type="model/gltf-binary" if ext == "glb" else "application/octet-stream",
+                            filename=f"{rid}-{sample}-{cid}.{ext}")
 
     return app
 

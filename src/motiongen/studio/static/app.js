@@ -1,6 +1,7 @@
 // motiongen studio page: talks to the JSON API of motiongen.studio.server, draws results with three.js.
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 
 const PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19];
 const LEFT = new Set([1, 4, 7, 10, 13, 16, 18, 20]);
@@ -97,14 +98,41 @@ class Figure {
   dispose() { scene.remove(this.group); }
 }
 
+// our GLB's skinned mannequin, its animation driven by the player's clock (same interface as Figure)
+class Mannequin {
+  constructor(sample, offset) {
+    this.joints = sample.joints;
+    this.offset = offset;
+    this.group = new THREE.Group();
+    this.group.position.x = offset;
+    this.mixer = null;
+    this.ready = new GLTFLoader().loadAsync(sample.glb).then((gltf) => {
+      gltf.scene.traverse((o) => { if (o.isMesh) { o.castShadow = true; o.frustumCulled = false; } });
+      this.group.add(gltf.scene);
+      this.mixer = new THREE.AnimationMixer(gltf.scene);
+      if (gltf.animations.length) this.mixer.clipAction(gltf.animations[0]).play();
+    });
+    scene.add(this.group);
+  }
+  pose(frame) { if (this.mixer) this.mixer.setTime(frame / player.fps); }
+  root(frame) {
+    const f = this.joints[Math.min(frame, this.joints.length - 1)];
+    return new THREE.Vector3(f[0][0] + this.offset, f[0][1], f[0][2]);
+  }
+  dispose() { scene.remove(this.group); }
+}
+
 const player = { figures: [], frames: 0, fps: 20, time: 0, playing: true, speed: 1, frame: 0, drawn: 0 };
 window.__studio = player;                   // read by the browser test
 
 function show(samples) {
   player.figures.forEach((f) => f.dispose());
   const overlay = $('layout').value === 'overlay';
-  player.figures = samples.map((s, i) => new Figure(s.joints, COLORS[i % COLORS.length],
-                                                    overlay ? 0 : (i - (samples.length - 1) / 2) * 1.6));
+  const mannequin = $('figure').value === 'mannequin';
+  player.figures = samples.map((s, i) => {
+    const offset = overlay ? 0 : (i - (samples.length - 1) / 2) * 1.6;
+    return mannequin && s.glb ? new Mannequin(s, offset) : new Figure(s.joints, COLORS[i % COLORS.length], offset);
+  });
   player.frames = Math.max(0, ...samples.map((s) => s.joints.length));
   player.fps = samples.length ? samples[0].fps || 20 : 20;
   player.time = 0;
@@ -138,6 +166,7 @@ $('play').onclick = () => { player.playing = !player.playing; $('play').textCont
 $('scrub').oninput = (e) => { player.playing = false; $('play').textContent = 'Play'; player.time = +e.target.value / player.fps; };
 $('speed').onchange = (e) => { player.speed = +e.target.value; };
 $('layout').onchange = () => { if (current) showResult(current); };
+$('figure').onchange = () => { if (current) showResult(current); };
 
 // ---- API -----------------------------------------------------------------------------------------------------
 async function api(path, body) {
@@ -200,14 +229,19 @@ async function load(id) {
   showResult(current);
   if (current.parent) {                    // an edit: show it beside its parent
     try {
-      const parent = await api(`/api/results/${current.parent}`);
+      const parent = withGlb(await api(`/api/results/${current.parent}`));
       show([parent.sample_data[current.parent_sample || 0], ...current.sample_data]);
       status(`edit of ${current.parent} (left) -> ${current.id}`);
     } catch (e) { /* the parent may have been removed */ }
   }
   document.querySelectorAll('#history li').forEach((li) => li.classList.toggle('current', li.dataset.id === id));
 }
+function withGlb(res) {
+  res.sample_data.forEach((s, k) => { s.glb = `/api/results/${res.id}/samples/${k}/glb`; });
+  return res;
+}
 function showResult(res) {
+  withGlb(res);
   show(res.sample_data);
   const dl = $('downloads');
   dl.innerHTML = '';
@@ -225,8 +259,56 @@ function showResult(res) {
       dl.appendChild(a);
     }
   });
+  const cid = $('character').value;
+  if (cid) {
+    res.sample_data.forEach((_, k) => {
+      const span = document.createElement('span');
+      span.textContent = ` on ${$('character').selectedOptions[0].textContent}${res.sample_data.length > 1 ? ` (sample ${k + 1})` : ''}: `;
+      dl.appendChild(span);
+      for (const fmt of ['bvh', 'glb']) {
+        const a = document.createElement('a');
+        a.href = `/api/results/${res.id}/samples/${k}/character/${cid}.${fmt}`;
+        a.textContent = fmt;
+        a.className = 'download';
+        a.dataset.format = `character-${fmt}`;
+        a.setAttribute('download', '');
+        dl.appendChild(a);
+      }
+    });
+  }
   if (res.plan) setPlan(res.plan);
 }
+
+// ---- "on my character": a rig uploaded once, every result downloadable on it ---------------------------------
+async function refreshCharacters(select) {
+  const { characters } = await api('/api/characters');
+  const sel = $('character');
+  const keep = select || sel.value || localStorage.getItem('motiongen-character') || '';
+  sel.innerHTML = '<option value="">(none)</option>';
+  for (const c of characters) {
+    const o = document.createElement('option');
+    o.value = c.id; o.textContent = c.name;
+    o.title = `${c.bones} bones, ${c.mapped} of 22 joints mapped (${c.how}); at rest: ${c.at_rest.join(', ')}`;
+    sel.appendChild(o);
+  }
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+$('character').onchange = () => {
+  localStorage.setItem('motiongen-character', $('character').value);
+  if (current) showResult(current);
+};
+$('character-file').onchange = async (e) => {
+  const file = e.target.files[0];
+  if (!file) return;
+  const r = await fetch(`/api/characters?name=${encodeURIComponent(file.name)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file });
+  const data = await r.json().catch(() => ({ error: `HTTP ${r.status}` }));
+  if (!r.ok) { $('character-info').textContent = 'error: ' + (data.error || r.status); return; }
+  $('character-info').textContent = `${data.name}: ${data.bones} bones, ${data.mapped} of our 22 joints mapped ` +
+    `(${data.how})` + (data.at_rest.length ? `; left at rest: ${data.at_rest.length}` : '');
+  await refreshCharacters(data.id);
+  localStorage.setItem('motiongen-character', data.id);
+  if (current) showResult(current);
+};
 
 async function refreshHistory() {
   const { results } = await api('/api/results');
@@ -312,6 +394,7 @@ $('generate-plan').onclick = () => runJob(api('/api/generate', { plan: planJSON(
       $('model').appendChild(o);
     }
     await refreshHistory();
+    await refreshCharacters();
     status('ready');
   } catch (e) { status('error: ' + e.message); }
 })();

@@ -1,0 +1,835 @@
+"""Retarget a motion onto the user's own character: any BVH or glTF/GLB rig, its own skeleton kept.
+
+The source is a motion on our 22-joint HumanML3D layout (joint positions, metres, Y up). The character is a rig
+read from a BVH (its zero pose, or its first frame) or from a glTF/GLB skin (its nodes' rest pose, or the first
+frame of its first animation). Its bones are mapped to our 22 joints by name (the presets of
+:mod:`.retarget`, plus Unreal mannequin, Rokoko and SNU names here; auto-detected) or by a user's JSON map.
+
+How each frame is solved (all in world space, metres, Y up):
+
+* every mapped joint ``j`` gets a world rotation *relative to its own rest* ``D_j``: a joint whose SMPL joint has
+  several mapped branches below (pelvis, chest) takes the rigid rotation that best turns its rest bone directions
+  onto the source's bone directions (Kabsch on unit vectors); a joint with one branch takes its parent's ``D`` and
+  then the minimal rotation from that to the source's bone direction, so twist is inherited along a chain rather
+  than made up; a leaf (head, hands, toes) keeps its parent's ``D``. Because directions are compared with the
+  character's *own* rest directions, T-pose, A-pose or any other rest needs no special case;
+* unmapped joints keep their rest local rotation (they ride on their parent) and are reported;
+* proportions: the pelvis path is the source's scaled by the ratio of leg lengths (hip-knee-ankle), the feet are
+  put at the source's (scaled) height during the source's foot contacts, and during each contact the joint on the
+  ground (the ankle, or the toe while the heel is up) moves exactly as the source's does, from where the
+  character's own leg put it down, by analytic two-bone leg IK (knee kept in its bend plane, foot orientation
+  kept), blended back over a few frames after the contact: the feet slide no more than the source's;
+* local rotations are ``L_j = W_parent^-1 W_j`` with ``W_j = D_j R_rest_j``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..skeleton import HUMANML3D
+from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units
+
+__all__ = ["Character", "CharacterError", "CharacterMotion", "CHARACTER_PRESETS", "read_character", "bone_map",
+           "retarget_to_character", "write_character_bvh", "write_character_glb", "foot_contacts"]
+
+
+class CharacterError(ValueError):
+    """A character file or bone map that cannot be used; the message names the file or the bone."""
+
+
+# Rigs seen as *targets* more than as mocap sources; kept here so the source presets of retarget.py stay as they are.
+CHARACTER_PRESETS: dict[str, RigPreset] = {
+    "unreal": RigPreset("unreal", "Unreal Engine mannequin (UE4/UE5: pelvis, spine_01.., thigh_l, calf_l, ball_l)",
+                        _sides({
+        "pelvis": "pelvis", "spine1": "spine_01", "spine2": "spine_02", "spine3": ("spine_05", "spine_03"),
+        "neck": "neck_01", "head": "head", "{side}_hip": "thigh_{s}", "{side}_knee": "calf_{s}",
+        "{side}_ankle": "foot_{s}", "{side}_foot": "ball_{s}", "{side}_collar": "clavicle_{s}",
+        "{side}_shoulder": "upperarm_{s}", "{side}_elbow": "lowerarm_{s}", "{side}_wrist": "hand_{s}",
+    })),
+    "rokoko": RigPreset("rokoko", "Rokoko Studio / Smartsuit (Hips, Spine1-4, LeftThigh, LeftShin, LeftToe)", _sides({
+        "pelvis": "Hips", "spine1": "Spine1", "spine2": "Spine2", "spine3": ("Spine4", "Spine3"), "neck": "Neck",
+        "head": "Head", "{side}_hip": "{Side}Thigh", "{side}_knee": "{Side}Shin", "{side}_ankle": "{Side}Foot",
+        "{side}_foot": "{Side}Toe", "{side}_collar": "{Side}Shoulder", "{side}_shoulder": "{Side}Arm",
+        "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+    })),
+    "snu": RigPreset("snu", "SNU Movement Research Lab 22-joint rig (Mixamo-like names, LeftToe)", _sides({
+        "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head",
+        "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg", "{side}_ankle": "{Side}Foot",
+        "{side}_foot": "{Side}Toe", "{side}_collar": "{Side}Shoulder", "{side}_shoulder": "{Side}Arm",
+        "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+    })),
+}
+_REQUIRED = ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+SMPL = HUMANML3D.joint_names
+_SMPL_PARENTS = HUMANML3D.parents
+_SMPL_CHILDREN = [[c for c, p in enumerate(_SMPL_PARENTS) if p == j] for j in range(22)]
+
+
+@dataclass
+class Character:
+    """A rig in its rest pose. Local transform of joint j: translate ``offsets[j]``, rotate ``rest_local[j]``,
+    scale ``scales[j]`` (uniform); the root's parent is the fixed ``base`` (file units and axes -> metres, Y up)."""
+
+    names: list[str]
+    parents: list[int]                 # parents before children
+    offsets: np.ndarray                # (J, 3) file units
+    rest_local: np.ndarray             # (J, 3, 3)
+    scales: np.ndarray                 # (J,)
+    base_scale: float = 1.0            # metres per file unit (and glTF ancestors' scale)
+    base_rot: np.ndarray = field(default_factory=lambda: np.eye(3))
+    base_trans: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    kind: str = "bvh"                  # "bvh" or "gltf"
+    source: str = "<character>"
+    end_sites: dict[int, np.ndarray] = field(default_factory=dict)
+    nodes: list[int] | None = None     # glTF node index of each joint
+    units: str = "m"
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.names)
+
+    def rest_world(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World positions (J, 3) in metres, rotations (J, 3, 3) and uniform scales (J,) of the rest pose."""
+        j = self.num_joints
+        pos, rot, scl = np.zeros((j, 3)), np.zeros((j, 3, 3)), np.zeros(j)
+        for k, p in enumerate(self.parents):
+            if p < 0:
+                pos[k] = self.base_trans + self.base_scale * self.base_rot @ self.offsets[k]
+                rot[k] = self.base_rot @ self.rest_local[k]
+                scl[k] = self.base_scale * self.scales[k]
+            else:
+                pos[k] = pos[p] + scl[p] * rot[p] @ self.offsets[k]
+                rot[k] = rot[p] @ self.rest_local[k]
+                scl[k] = scl[p] * self.scales[k]
+        return pos, rot, scl
+
+
+# ---- reading ------------------------------------------------------------------------------------------
+def read_character(path: str | os.PathLike, rest: str = "rest", units: str | None = None, up: str = "y") -> Character:
+    """A character from a BVH (``archive.zip::member.bvh`` too) or a glTF/GLB file.
+
+    ``rest``: "rest" (BVH: the zero pose of its offsets; glTF: the nodes' own transforms) or "first-frame" (the
+    first frame of its motion / first animation). BVH ``units`` are inferred from the body's size unless given.
+    """
+    if rest not in ("rest", "first-frame"):
+        raise CharacterError(f"--rest: expected 'rest' or 'first-frame', got {rest!r}")
+    path = str(path)
+    file = path.split("::")[0]
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"--to: character file not found: {file}")
+    low = path.lower()
+    if low.endswith(".bvh"):
+        return _read_bvh_character(path, rest, units, up)
+    if low.endswith((".glb", ".gltf")):
+        return _read_gltf_character(path, rest)
+    raise CharacterError(f"--to {path}: expected a .bvh, .glb or .gltf character")
+
+
+def _read_bvh_character(path: str, rest: str, units: str | None, up: str) -> Character:
+    from .bvh import read_bvh
+    bvh = read_bvh(path)
+    j = bvh.num_joints
+    offsets = bvh.offsets.astype(np.float64).copy()
+    rest_local = np.tile(np.eye(3), (j, 1, 1))
+    if rest == "first-frame":
+        rot, trans = bvh.local_transforms()
+        rest_local = rot.as_matrix().reshape(bvh.num_frames, j, 3, 3)[0]
+        offsets = trans[0].copy()
+    if up.lower() == "z":
+        base_rot = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])   # file z up -> y up (x kept; file y -> -z)
+    elif up.lower() == "y":
+        base_rot = np.eye(3)
+    else:
+        raise CharacterError(f"--up: expected 'y' or 'z', got {up!r}")
+    ch = Character(list(bvh.joint_names), list(bvh.parents), offsets, rest_local, np.ones(j), 1.0, base_rot,
+                   np.zeros(3), "bvh", path, dict(bvh.end_sites))
+    if units is None:
+        preset, mapping = _best_preset(ch.names, ch.parents)
+        pts = _smpl_points(ch.rest_world()[0], mapping, preset)
+        if pts is None:
+            raise CharacterError(f"{path}: cannot infer the units (the legs and spine are not all mapped); pass --units")
+        units = detect_units(pts[None])
+    if units not in UNITS:
+        raise CharacterError(f"--units: expected one of {', '.join(UNITS)}, got {units!r}")
+    ch.base_scale, ch.units = UNITS[units], units
+    return ch
+
+
+def _trs_of(node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(translation, rotation matrix, scale (3,)) of a glTF node."""
+    if node.matrix is not None and len(node.matrix) == 16 and not np.allclose(node.matrix, np.eye(4).ravel()):
+        m = np.array(node.matrix, np.float64).reshape(4, 4).T        # column-major
+        t = m[:3, 3].copy()
+        s = np.linalg.norm(m[:3, :3], axis=0)
+        r = m[:3, :3] / s
+        if np.linalg.det(r) < 0:
+            s[0], r[:, 0] = -s[0], -r[:, 0]
+        return t, r, s
+    t = np.array(node.translation if node.translation is not None else [0.0, 0, 0], np.float64)
+    q = node.rotation if node.rotation is not None else [0.0, 0, 0, 1]
+    s = np.array(node.scale if node.scale is not None else [1.0, 1, 1], np.float64)
+    return t, Rotation.from_quat(q).as_matrix(), s
+
+
+def _uniform(s: np.ndarray, what: str) -> float:
+    if np.ptp(s) > 1e-4 * max(abs(s).max(), 1e-9) or s.min() <= 0:
+        raise CharacterError(f"{what}: non-uniform or negative scale {s.tolist()} is not supported")
+    return float(s.mean())
+
+
+def _load_gltf(path: str):
+    import pygltflib as g
+    try:
+        gl = g.GLTF2().load(path)
+    except Exception as e:     # pygltflib raises many kinds on a bad file
+        raise CharacterError(f"{path}: cannot read as glTF ({type(e).__name__}: {e})") from None
+    if gl is None:
+        raise CharacterError(f"{path}: cannot read as glTF")
+    return gl
+
+
+def _accessor(gl, index: int) -> np.ndarray:
+    """A float accessor as (count, width), from the GLB blob or a data URI buffer."""
+    import pygltflib as g
+    acc = gl.accessors[index]
+    view = gl.bufferViews[acc.bufferView]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}[acc.type]
+    data = gl.get_data_from_buffer_uri(gl.buffers[view.buffer].uri) if gl.buffers[view.buffer].uri else gl.binary_blob()
+    dtype = {g.FLOAT: np.float32, g.UNSIGNED_SHORT: np.uint16, g.SHORT: np.int16, g.UNSIGNED_BYTE: np.uint8,
+             g.BYTE: np.int8, g.UNSIGNED_INT: np.uint32}[acc.componentType]
+    item = np.dtype(dtype).itemsize * width
+    stride = view.byteStride or item
+    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
+    raw = np.frombuffer(data, np.uint8, count=stride * (acc.count - 1) + item, offset=start)
+    rows = np.lib.stride_tricks.as_strided(raw, (acc.count, item), (stride, 1))
+    out = np.frombuffer(rows.copy().tobytes(), dtype).reshape(acc.count, width).astype(np.float64)
+    if acc.normalized and dtype != np.float32:
+        out /= np.iinfo(dtype).max
+    return out
+
+
+def _read_gltf_character(path: str, rest: str) -> Character:
+    gl = _load_gltf(path)
+    if not gl.skins:
+        raise CharacterError(f"{path}: the glTF holds no skin (no skeleton to animate)")
+    joints = list(gl.skins[0].joints)
+    parent_of = {c: p for p, n in enumerate(gl.nodes) for c in (n.children or [])}
+    jset = set(joints)
+    roots = [n for n in joints if parent_of.get(n) not in jset]
+    order: list[int] = []
+    stack = list(reversed(roots))
+    while stack:                                      # parents before children
+        n = stack.pop()
+        order.append(n)
+        stack.extend(reversed([c for c in (gl.nodes[n].children or []) if c in jset]))
+    if len(order) != len(joints):
+        raise CharacterError(f"{path}: the skin's joints are not a tree of nodes")
+    idx = {n: k for k, n in enumerate(order)}
+    trs = [_trs_of(gl.nodes[n]) for n in order]
+    offsets = np.array([t for t, _, _ in trs])
+    rest_local = np.array([r for _, r, _ in trs])
+    scales = np.array([_uniform(s, f"{path}: joint {gl.nodes[n].name!r}") for n, (_, _, s) in zip(order, trs)])
+    if rest == "first-frame":
+        if not gl.animations:
+            raise CharacterError(f"{path}: --rest first-frame, but the file has no animation")
+        for ch in gl.animations[0].channels:
+            n = ch.target.node
+            if n not in idx:
+                continue
+            first = _accessor(gl, gl.animations[0].samplers[ch.sampler].output)[0]
+            if ch.target.path == "rotation":
+                rest_local[idx[n]] = Rotation.from_quat(first).as_matrix()
+            elif ch.target.path == "translation":
+                offsets[idx[n]] = first
+    # the fixed transform of the first root's ancestors (an "Armature" node, a scale of 0.01 from FBX ...)
+    base = np.eye(4)
+    n = parent_of.get(roots[0])
+    while n is not None:
+        t, r, s = _trs_of(gl.nodes[n])
+        m = np.eye(4)
+        m[:3, :3] = r * s
+        m[:3, 3] = t
+        base = m @ base
+        n = parent_of.get(n)
+    bs = np.linalg.norm(base[:3, :3], axis=0)
+    base_scale = _uniform(bs, f"{path}: the skeleton's parent nodes")
+    names = [gl.nodes[n].name or f"joint_{n}" for n in order]
+    parents = [idx[parent_of[n]] if parent_of.get(n) in jset else -1 for n in order]
+    return Character(names, parents, offsets, rest_local, scales, base_scale, base[:3, :3] / base_scale,
+                     base[:3, 3].copy(), "gltf", path, {}, order)
+
+
+# ---- bone mapping -------------------------------------------------------------------------------------
+def _norm(name: str) -> str:
+    n = re.split(r"[:|]", name.strip())[-1]
+    n = re.sub(r"^(mixamorig\d*[_]|cc_base_|m_avg_|f_avg_|bip0?1[ _])", "", n, flags=re.I)
+    return n.lower().replace(" ", "_")
+
+
+def _all_presets() -> dict[str, RigPreset]:
+    out = {k: v for k, v in PRESETS.items() if k != "cmu-iclone"}
+    out.update(CHARACTER_PRESETS)
+    return out
+
+
+def _ancestors(parents: list[int], j: int) -> list[int]:
+    out = []
+    while parents[j] >= 0:
+        j = parents[j]
+        out.append(j)
+    return out
+
+
+def _match_preset(preset: RigPreset, names: list[str], parents: list[int]) -> dict[int, int]:
+    """SMPL index -> character joint, by the preset's names; a joint the preset interpolates (a Lerp) is mapped
+    when the character has exactly one joint strictly between the two ends (e.g. CMU's LeftShoulder clavicle)."""
+    lookup: dict[str, int] = {}
+    for i, n in enumerate(names):
+        lookup.setdefault(_norm(n), i)
+    mapping: dict[int, int] = {}
+    lerps = []
+    for smpl_name, entry in preset.joints.items():
+        if isinstance(entry, Lerp):
+            lerps.append((smpl_name, entry))
+            continue
+        for cand in entry if isinstance(entry, tuple) else (entry,):
+            i = lookup.get(_norm(cand))
+            if i is not None and i not in mapping.values():
+                mapping[SMPL.index(smpl_name)] = i
+                break
+    for smpl_name, lerp in lerps:
+        a, b = mapping.get(SMPL.index(lerp.a)), mapping.get(SMPL.index(lerp.b))
+        if a is None or b is None:
+            continue
+        between = _ancestors(parents, b)
+        if a in between:
+            between = between[:between.index(a)]
+            if len(between) == 1 and between[0] not in mapping.values():
+                mapping[SMPL.index(smpl_name)] = between[0]
+    return mapping
+
+
+def _best_preset(names: list[str], parents: list[int]) -> tuple[RigPreset, dict[int, int]]:
+    best, best_key = None, None
+    for preset in _all_presets().values():
+        mapping = _match_preset(preset, names, parents)
+        key = (sum(SMPL.index(r) not in mapping for r in _REQUIRED), -len(mapping))
+        if best_key is None or key < best_key:
+            best, best_key = (preset, mapping), key
+    return best
+
+
+def bone_map(character: Character, user_map: dict | str | os.PathLike | None = None) -> tuple[str, dict[int, int]]:
+    """(how the map was found, SMPL joint index -> character joint index). ``user_map``: a dict or JSON file of
+    our joint names (HumanML3D ``left_hip`` or our BVH's ``LeftUpLeg``) -> the character's bone names."""
+    names, parents = character.names, character.parents
+    if user_map is None:
+        preset, mapping = _best_preset(names, parents)
+        how = f"preset {preset.name!r}"
+    else:
+        if not isinstance(user_map, dict):
+            p = Path(user_map)
+            if not p.is_file():
+                raise FileNotFoundError(f"--map: file not found: {p}")
+            try:
+                user_map = json.loads(p.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise CharacterError(f"--map {p}: not valid JSON ({e})") from None
+            if not isinstance(user_map, dict):
+                raise CharacterError(f"--map {p}: expected a JSON object of our joint -> your bone")
+        from .bvh import BVH_JOINT_NAMES_22
+        ours = {n: i for i, n in enumerate(SMPL)} | {n: i for i, n in enumerate(BVH_JOINT_NAMES_22)}
+        lookup = {n: i for i, n in enumerate(names)}
+        mapping = {}
+        for key, bone in user_map.items():
+            if key not in ours:
+                raise CharacterError(f"--map: {key!r} is not one of our joints ({', '.join(SMPL)})")
+            if bone not in lookup:
+                raise CharacterError(f"--map: the character has no bone named {bone!r} (for {key})")
+            mapping[ours[key]] = lookup[bone]
+        how = "user map"
+    missing = [SMPL[SMPL.index(r)] for r in _REQUIRED if SMPL.index(r) not in mapping]
+    if missing:
+        raise CharacterError(
+            f"{character.source}: could not map {', '.join(missing)} to the character's bones ("
+            + ", ".join(names[:10]) + ("..." if len(names) > 10 else "") + "); give --map FILE.json "
+            "(our joint -> your bone)")
+    for k, j in mapping.items():
+        p = _SMPL_PARENTS[k]
+        while p >= 0 and p not in mapping:
+            p = _SMPL_PARENTS[p]
+        if p >= 0 and mapping[p] not in _ancestors(parents, j):
+            raise CharacterError(f"{character.source}: bone {names[j]!r} (our {SMPL[k]}) is not below "
+                                 f"{names[mapping[p]]!r} (our {SMPL[p]}) in the character's hierarchy")
+    return how, mapping
+
+
+def _smpl_points(rest_pos: np.ndarray, mapping: dict[int, int], preset: RigPreset) -> np.ndarray | None:
+    """The 22 SMPL points of a rest pose (unmapped ones interpolated as the preset says), or None."""
+    pts = np.full((22, 3), np.nan)
+    for k, j in mapping.items():
+        pts[k] = rest_pos[j]
+    for _ in range(3):
+        for smpl_name, entry in preset.joints.items():
+            k = SMPL.index(smpl_name)
+            if isinstance(entry, Lerp) and np.isnan(pts[k, 0]):
+                a, b = pts[SMPL.index(entry.a)], pts[SMPL.index(entry.b)]
+                pts[k] = (1 - entry.w) * a + entry.w * b
+    return None if np.isnan(pts).any() else pts
+
+
+# ---- solving ------------------------------------------------------------------------------------------
+@dataclass
+class CharacterMotion:
+    character: Character
+    fps: float
+    local: np.ndarray            # (T, J, 3, 3) local rotations (file axes for the root)
+    root_translation: np.ndarray  # (T, R, 3) each root joint's translation, file units
+    world: np.ndarray            # (T, J, 3) world positions, metres, Y up
+    mapping: dict[int, int]      # SMPL joint -> character joint
+    unmapped: list[str]
+    how: str
+    scale: float                 # character leg length / source leg length
+    notes: list[str] = field(default_factory=list)
+
+
+def _rot_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Minimal rotation matrices (T, 3, 3) turning directions u onto v (T, 3); a half turn about any
+    perpendicular when they are opposite."""
+    u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    axis = np.cross(u, v)
+    s = np.linalg.norm(axis, axis=-1)
+    c = np.clip((u * v).sum(-1), -1.0, 1.0)
+    angle = np.arctan2(s, c)
+    fallback = np.cross(u, np.where(np.abs(u[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
+    axis = np.where((s < 1e-9)[:, None], fallback, axis)
+    axis /= np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+    return Rotation.from_rotvec(axis * angle[:, None]).as_matrix()
+
+
+def _kabsch_dirs(rest: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Rotations (T, 3, 3) that best turn rest directions (K, 3) onto current directions (T, K, 3)."""
+    rest = rest / np.linalg.norm(rest, axis=-1, keepdims=True)
+    cur = cur / np.maximum(np.linalg.norm(cur, axis=-1, keepdims=True), 1e-12)
+    h = np.einsum("kc,tkd->tcd", rest, cur)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(np.einsum("tij,tjk->tik", u, vt)))
+    corr = np.ones((len(h), 3))
+    corr[:, 2] = d
+    return np.einsum("tji,tj,tkj->tik", vt, corr, u)
+
+
+def _mapped_targets(k: int, mapping: dict[int, int]) -> list[int]:
+    """The first mapped SMPL joint down each branch below SMPL joint k."""
+    out = []
+    for c in _SMPL_CHILDREN[k]:
+        out += [c] if c in mapping else _mapped_targets(c, mapping)
+    return out
+
+
+def foot_contacts(joints: np.ndarray, fps: float, speed: float = 0.2, height: float = 0.05) -> np.ndarray:
+    """(T, 4) contacts of the left ankle, left toe, right ankle, right toe (HumanML3D's order): the joint slower
+    than ``speed`` m/s and within ``height`` m of its own lowest 5 % of heights."""
+    idx = HUMANML3D.left_foot_index + HUMANML3D.right_foot_index
+    out = np.zeros((len(joints), 4), bool)
+    for c, j in enumerate(idx):
+        p = joints[:, j]
+        v = np.zeros(len(p))
+        v[1:] = np.linalg.norm(np.diff(p, axis=0), axis=-1) * fps
+        v[0] = v[1] if len(v) > 1 else 0.0
+        low = np.percentile(p[:, 1], 5)
+        out[:, c] = (v < speed) & (p[:, 1] < low + height)
+    return out
+
+
+def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
+    """Fill runs of at most ``gap`` False frames between True frames (contact detection flickers)."""
+    out = mask.copy()
+    idx = np.flatnonzero(mask)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= gap + 1:
+            out[a:b] = True
+    return out
+
+
+def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    out, start = [], None
+    for t, m in enumerate(list(mask) + [False]):
+        if m and start is None:
+            start = t
+        elif not m and start is not None:
+            out.append((start, t))
+            start = None
+    return out
+
+
+def _fk(character: Character, delta: np.ndarray, root_pos: np.ndarray) -> np.ndarray:
+    """World positions (T, J, 3) from world deltas D (T, J, 3, 3) and root positions (T, R, 3)."""
+    rest_pos, _, _ = character.rest_world()
+    out = np.zeros(delta.shape[:2] + (3,))
+    r = 0
+    for j, p in enumerate(character.parents):
+        if p < 0:
+            out[:, j] = root_pos[:, r]
+            r += 1
+        else:
+            out[:, j] = out[:, p] + np.einsum("tij,j->ti", delta[:, p], rest_pos[j] - rest_pos[p])
+    return out
+
+
+def _descendants(parents: list[int], j: int) -> np.ndarray:
+    mask = np.zeros(len(parents), bool)
+    mask[j] = True
+    for k, p in enumerate(parents):
+        if p >= 0 and mask[p]:
+            mask[k] = True
+    return mask
+
+
+def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
+                          user_map: dict | str | os.PathLike | None = None, plant_feet: bool = True,
+                          blend_frames: int = 3) -> CharacterMotion:
+    """Animate ``character`` with joint positions (T, 22, 3) (metres, Y up; the source's floor at y = 0)."""
+    src = np.asarray(joints, np.float64)
+    if src.ndim != 3 or src.shape[1:] != (22, 3) or len(src) < 2:
+        raise CharacterError(f"motion: expected joints (T >= 2, 22, 3), got shape {src.shape}")
+    if not np.isfinite(src).all():
+        raise CharacterError("motion: contains NaN or infinite values")
+    how, mapping = bone_map(character, user_map)
+    par = character.parents
+    rest_pos, rest_rot, _ = character.rest_world()
+    t_len, n_j = len(src), character.num_joints
+    inv = {j: k for k, j in mapping.items()}
+
+    def leg(points, side):
+        h, k, a = (SMPL.index(f"{side}_{n}") for n in ("hip", "knee", "ankle"))
+        return np.linalg.norm(points[..., k, :] - points[..., h, :], axis=-1) + \
+            np.linalg.norm(points[..., a, :] - points[..., k, :], axis=-1)
+    char_pts = np.zeros((22, 3))
+    for k, j in mapping.items():
+        char_pts[k] = rest_pos[j]
+    char_leg = 0.5 * (leg(char_pts, "left") + leg(char_pts, "right"))
+    src_leg = float(np.median(0.5 * (leg(src, "left") + leg(src, "right"))))
+    if not (char_leg > 1e-6 and src_leg > 1e-6):
+        raise CharacterError(f"{character.source}: a leg has zero length; cannot scale the motion to it")
+    scale = float(char_leg / src_leg)
+
+    # world deltas D_j (rotation from the rest pose), parents first
+    delta = np.zeros((t_len, n_j, 3, 3))
+    eye = np.broadcast_to(np.eye(3), (t_len, 3, 3))
+    for j, p in enumerate(par):
+        parent_delta = delta[:, p] if p >= 0 else eye
+        k = inv.get(j)
+        targets = _mapped_targets(k, mapping) if k is not None else []
+        while True:        # a mapped joint at the same place (CMU's clavicle on the spine): aim past it
+            short = [c for c in targets if np.linalg.norm(rest_pos[mapping[c]] - rest_pos[j]) < 1e-4 * char_leg]
+            if not short:
+                break
+            targets = [c for c in targets if c not in short] + [d for c in short for d in _mapped_targets(c, mapping)]
+        if len(targets) >= 2:
+            rest_dirs = np.array([rest_pos[mapping[c]] - rest_pos[j] for c in targets])
+            cur = src[:, targets] - src[:, k:k + 1]
+            delta[:, j] = _kabsch_dirs(rest_dirs, cur)
+        elif len(targets) == 1:
+            c = targets[0]
+            u = np.einsum("tij,j->ti", parent_delta, rest_pos[mapping[c]] - rest_pos[j])
+            delta[:, j] = np.einsum("tij,tjk->tik", _rot_between(u, src[:, c] - src[:, k]), parent_delta)
+        else:
+            delta[:, j] = parent_delta
+
+    # the pelvis path, scaled about the start; the roots placed so that the pelvis joint is on it
+    pelvis = mapping[0]
+    origin = src[0, 0] * np.array([1.0, 0.0, 1.0])
+    pelvis_path = origin + scale * (src[:, 0] - origin)
+    roots = [j for j, p in enumerate(par) if p < 0]
+    root_pos = np.broadcast_to(rest_pos[roots], (t_len, len(roots), 3)).copy()
+    world = _fk(character, delta, root_pos)
+    my_root = roots.index(([pelvis] + _ancestors(par, pelvis))[-1])
+    root_pos[:, my_root] += pelvis_path - world[:, pelvis]
+
+    # feet at the source's (scaled) height during its contacts
+    contacts = foot_contacts(src, fps)
+    foot_joints = HUMANML3D.left_foot_index + HUMANML3D.right_foot_index
+    world = _fk(character, delta, root_pos)
+    gaps = [scale * src[contacts[:, c], k, 1] - world[contacts[:, c], mapping[k], 1]
+            for c, k in enumerate(foot_joints) if k in mapping]
+    gaps = np.concatenate(gaps) if gaps else np.zeros(0)
+    if len(gaps):
+        lift = float(np.median(gaps))
+    else:                       # never on the ground (a jump?): lowest foot point to the source's lowest
+        fj = [k for k in foot_joints if k in mapping]
+        lift = float(scale * src[:, fj, 1].min() - world[:, [mapping[k] for k in fj], 1].min())
+    root_pos[:, my_root, 1] += lift
+    world = _fk(character, delta, root_pos)
+
+    notes = []
+    if plant_feet:
+        for side_name, side in (("left", 0), ("right", 1)):
+            h, kn, a = (mapping[SMPL.index(f"{side_name}_{n}")] for n in ("hip", "knee", "ankle"))
+            a_smpl, t_smpl = SMPL.index(f"{side_name}_ankle"), SMPL.index(f"{side_name}_foot")
+            toe = mapping.get(t_smpl)
+            ankle_on = _close_gaps(contacts[:, 2 * side], 2)
+            toe_on = _close_gaps(contacts[:, 2 * side + 1], 2) if toe is not None else np.zeros(t_len, bool)
+            on = ankle_on | toe_on
+            if not on.any():
+                continue
+            # during the source's contacts the joint on the ground (the ankle; the toe when only the toe is, heel
+            # up) moves exactly as the source's does (scaled): held where the character's own leg put it down, so
+            # it slides no more than the source's. The ankle target is continuous where the held joint changes;
+            # after a contact it blends back to the solved leg over ``blend_frames``
+            follow_a = origin + scale * (src[:, a_smpl] - origin)
+            follow_t = origin + scale * (src[:, t_smpl] - origin) - (world[:, toe] - world[:, a]) \
+                if toe is not None else follow_a
+            target = world[:, a].copy()
+            weight = np.zeros(t_len)
+            for s0, s1 in _segments(on):
+                offset = world[s0, a] - (follow_a[s0] if ankle_on[s0] else follow_t[s0])
+                for t in range(s0, s1):
+                    follow = follow_a if ankle_on[t] else follow_t
+                    if t > s0 and ankle_on[t] != ankle_on[t - 1]:      # re-anchor: no jump at the switch
+                        offset = target[t - 1] - follow[t - 1]
+                    target[t] = follow[t] + offset
+                    target[t, 1] = world[t, a, 1]
+                    weight[t] = 1.0
+                follow = follow_a if ankle_on[s1 - 1] else follow_t
+                last = target[s1 - 1] - follow[s1 - 1]
+                for k, t in enumerate(range(s1, min(t_len, s1 + blend_frames))):
+                    w = 1.0 - (k + 1) / (blend_frames + 1)
+                    if w > weight[t]:
+                        weight[t] = w
+                        target[t] = w * (follow[t] + last) + (1 - w) * world[t, a]
+                        target[t, 1] = world[t, a, 1]
+            sel = weight > 0
+            delta = _leg_ik(character, delta, world, h, kn, a, target, sel)
+            world = _fk(character, delta, root_pos)
+        notes.append("feet held where the source's are during its contacts (two-bone IK)")
+
+    # local rotations and root translations in the file's own axes and units
+    w_rot = np.einsum("tjab,jbc->tjac", delta, rest_rot)
+    local = np.empty_like(w_rot)
+    for j, p in enumerate(par):
+        if p < 0:
+            local[:, j] = np.einsum("ba,tbc->tac", character.base_rot, w_rot[:, j])
+        else:
+            local[:, j] = np.einsum("tba,tbc->tac", w_rot[:, p], w_rot[:, j])
+    root_tr = np.einsum("ba,trb->tra", character.base_rot, root_pos - character.base_trans) / character.base_scale
+    unmapped = [n for j, n in enumerate(character.names) if j not in inv]
+    return CharacterMotion(character, fps, local, root_tr, world, mapping, unmapped, how, scale, notes)
+
+
+def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int, knee: int, ankle: int,
+            target: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """Analytic two-bone IK on frames ``sel``: the ankle to ``target``, the knee kept in its bend plane, the
+    foot's world orientation kept."""
+    if not sel.any():
+        return delta
+    delta = delta.copy()
+    h, k, a, tg = world[sel, hip], world[sel, knee], world[sel, ankle], target[sel]
+    l1 = np.linalg.norm(k - h, axis=-1)
+    l2 = np.linalg.norm(a - k, axis=-1)
+    d = tg - h
+    dist = np.linalg.norm(d, axis=-1)
+    dhat = d / np.maximum(dist, 1e-9)[:, None]
+    dist = np.clip(dist, np.abs(l1 - l2) + 1e-6, (l1 + l2) * 0.9995)
+    bend = (k - h) - ((k - h) * dhat).sum(-1, keepdims=True) * dhat
+    bn = np.linalg.norm(bend, axis=-1, keepdims=True)
+    # a straight leg: bend forward (+Z turned with the pelvis would be better; the knee's own side is kept)
+    fallback = np.cross(dhat, np.cross(np.array([0.0, 0, 1.0]), dhat))
+    bend = np.where(bn > 1e-6, bend / np.maximum(bn, 1e-12), fallback / np.maximum(
+        np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12))
+    x = (l1 ** 2 - l2 ** 2 + dist ** 2) / (2 * dist)
+    y = np.sqrt(np.maximum(l1 ** 2 - x ** 2, 0.0))
+    k_new = h + x[:, None] * dhat + y[:, None] * bend
+    a_new = h + dist[:, None] * dhat
+    r1 = _rot_between(k - h, k_new - h)
+    shin = np.einsum("tij,tj->ti", r1, a - k)
+    r2 = np.einsum("tij,tjk->tik", _rot_between(shin, a_new - k_new), r1)
+    par = character.parents
+    hip_tree, knee_tree, foot_tree = (_descendants(par, j) for j in (hip, knee, ankle))
+    sub = delta[sel]
+    keep_foot = sub[:, foot_tree].copy()
+    sub[:, hip_tree & ~knee_tree] = np.einsum("tij,tkjl->tkil", r1, sub[:, hip_tree & ~knee_tree])
+    sub[:, knee_tree] = np.einsum("tij,tkjl->tkil", r2, sub[:, knee_tree])
+    sub[:, foot_tree] = keep_foot
+    delta[sel] = sub
+    return delta
+
+
+# ---- writing ------------------------------------------------------------------------------------------
+def write_character_bvh(path: str | os.PathLike, motion: CharacterMotion) -> Path:
+    """The character's own hierarchy, names and offsets (its file units), animated (written atomically):
+    the root(s) with position channels, every joint ZXY Euler rotations."""
+    import io
+
+    from ..io_utils import atomic_write_bytes
+    ch = motion.character
+    par = ch.parents
+    roots = [j for j, p in enumerate(par) if p < 0]
+    if len(roots) != 1:
+        raise CharacterError(f"{ch.source}: the skeleton has {len(roots)} roots; a BVH holds one (write a .glb)")
+    _, _, scl = ch.rest_world()
+    kids = [[c for c, p in enumerate(par) if p == j] for j in range(ch.num_joints)]
+    offsets = np.array([ch.offsets[j] * (scl[p] / ch.base_scale if p >= 0 else 1.0) for j, p in enumerate(par)])
+    out = io.StringIO()
+    out.write("HIERARCHY\n")
+    order: list[int] = []
+
+    def emit(j: int, depth: int) -> None:
+        order.append(j)
+        pad = "  " * depth
+        name = re.sub(r"\s+", "_", ch.names[j])
+        out.write(f"{pad}{'ROOT' if par[j] < 0 else 'JOINT'} {name}\n{pad}{{\n")
+        o = offsets[j]
+        out.write(f"{pad}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}\n")
+        if par[j] < 0:
+            out.write(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n")
+        else:
+            out.write(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n")
+        for c in kids[j]:
+            emit(c, depth + 1)
+        if not kids[j]:
+            end = ch.end_sites.get(j)
+            if end is None:
+                end = offsets[j] * 0.5 if np.linalg.norm(offsets[j]) > 0 else np.array([0.0, 1.0, 0.0])
+            out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}\n"
+                      f"{pad}  }}\n")
+        out.write(f"{pad}}}\n")
+
+    emit(roots[0], 0)
+    t = len(motion.local)
+    euler = Rotation.from_matrix(motion.local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(
+        t, ch.num_joints, 3)
+    euler = np.degrees(np.unwrap(np.radians(euler), axis=0))
+    out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / motion.fps:.8f}\n")
+    cols = [motion.root_translation[:, 0]] + [euler[:, j] for j in order]
+    np.savetxt(out, np.concatenate(cols, axis=1), fmt="%.6f")
+    return atomic_write_bytes(Path(path), out.getvalue().encode())
+
+
+def _fix_signs(q: np.ndarray) -> np.ndarray:
+    flip = np.cumsum(np.r_[0, (np.einsum("ti,ti->t", q[1:], q[:-1]) < 0).astype(int)]) % 2 == 1
+    q = q.copy()
+    q[flip] *= -1
+    return q
+
+
+def write_character_glb(path: str | os.PathLike, motion: CharacterMotion, name: str = "motiongen") -> Path:
+    """A GLB animated with the motion. A glTF character keeps its own file (meshes, skin, materials, other
+    animations) with the motion added as its first animation; a BVH character gets our capsule mannequin
+    skinned to its own skeleton."""
+    import pygltflib as g
+
+    from ..io_utils import atomic_write_bytes
+    ch = motion.character
+    t_len = len(motion.local)
+    quats = Rotation.from_matrix(motion.local.reshape(-1, 3, 3)).as_quat().reshape(t_len, ch.num_joints, 4)
+    roots = [j for j, p in enumerate(ch.parents) if p < 0]
+    if ch.kind == "gltf":
+        gl = _load_gltf(ch.source)
+        gl.convert_buffers(g.BufferFormat.BINARYBLOB)
+        blob = bytearray(gl.binary_blob() or b"")
+        node_of = ch.nodes
+        rest_trans = {j: ch.offsets[j] for j in range(ch.num_joints)}
+        root_trans = motion.root_translation
+        node_quats = quats
+    else:
+        gl = None
+        blob = bytearray()
+    views, accessors = (gl.bufferViews, gl.accessors) if gl is not None else ([], [])
+
+    def add(array: np.ndarray, kind: str, ctype: int, target: int | None = None, minmax: bool = False) -> int:
+        data = np.ascontiguousarray(array).tobytes()
+        while len(blob) % 4:
+            blob.append(0)
+        views.append(g.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target))
+        blob.extend(data)
+        acc = g.Accessor(bufferView=len(views) - 1, componentType=ctype, count=len(array), type=kind)
+        if minmax:
+            flat = array.reshape(len(array), -1)
+            acc.min, acc.max = flat.min(0).tolist(), flat.max(0).tolist()
+        accessors.append(acc)
+        return len(accessors) - 1
+
+    if gl is None:        # a BVH character: our mannequin on its skeleton, in metres, Y up
+        from .gltf import mannequin
+        rest_pos, rest_rot, scl = ch.rest_world()
+        w_root = np.einsum("ab,tbc->tac", ch.base_rot, motion.local[:, roots[0]])
+        node_quats = quats.copy()
+        node_quats[:, roots[0]] = Rotation.from_matrix(w_root).as_quat()
+        root_trans = motion.world[:, roots][:, :1]
+        rest_trans = {j: (ch.offsets[j] * scl[p] if p >= 0 else rest_pos[j]) for j, p in enumerate(ch.parents)}
+        # the mesh: capsules sized by the joint each bone maps to (our names), none from the unmapped joints above
+        # the pelvis (Bandai's joint_Root is a ground projection metres away)
+        from .bvh import BVH_JOINT_NAMES_22
+        by_ours = {j: BVH_JOINT_NAMES_22[k] for k, j in motion.mapping.items()}
+        mesh_names = tuple(by_ours.get(j, n) for j, n in enumerate(ch.names))
+        mesh_parents = list(ch.parents)
+        above = _ancestors(ch.parents, motion.mapping[0])
+        for j in [motion.mapping[0]] + above:
+            mesh_parents[j] = -1
+        pos, nrm, tri, jnt, wgt = mannequin(rest_pos, mesh_parents, mesh_names)
+        f32 = g.FLOAT
+        a_pos = add(pos, g.VEC3, f32, g.ARRAY_BUFFER, minmax=True)
+        a_nrm = add(nrm, g.VEC3, f32, g.ARRAY_BUFFER)
+        a_jnt = add(jnt, g.VEC4, g.UNSIGNED_SHORT, g.ARRAY_BUFFER)
+        a_wgt = add(wgt, g.VEC4, f32, g.ARRAY_BUFFER)
+        a_idx = add(tri.reshape(-1), g.SCALAR, g.UNSIGNED_INT, g.ELEMENT_ARRAY_BUFFER)
+        bind = np.tile(np.eye(4), (ch.num_joints, 1, 1))
+        bind[:, :3, :3] = rest_rot
+        bind[:, :3, 3] = rest_pos
+        inv_bind = np.linalg.inv(bind).astype(np.float32)
+        a_ibm = add(inv_bind.transpose(0, 2, 1).reshape(-1, 16), g.MAT4, f32)
+        nodes = []
+        for j in range(ch.num_joints):
+            kids = [c for c, p in enumerate(ch.parents) if p == j]
+            nodes.append(g.Node(name=ch.names[j], children=kids or None,
+                                translation=[float(v) for v in rest_trans[j]],
+                                rotation=[float(v) for v in Rotation.from_matrix(
+                                    ch.rest_local[j] if ch.parents[j] >= 0 else rest_rot[j]).as_quat()]))
+        nodes.append(g.Node(name=f"{name}_mannequin", mesh=0, skin=0))
+        gl = g.GLTF2(
+            asset=g.Asset(generator="motiongen", version="2.0"), scene=0,
+            scenes=[g.Scene(name=name, nodes=roots + [len(nodes) - 1])], nodes=nodes,
+            meshes=[g.Mesh(name=f"{name}_mannequin", primitives=[g.Primitive(
+                attributes=g.Attributes(POSITION=a_pos, NORMAL=a_nrm, JOINTS_0=a_jnt, WEIGHTS_0=a_wgt),
+                indices=a_idx, material=0)])],
+            materials=[g.Material(name="mannequin", pbrMetallicRoughness=g.PbrMetallicRoughness(
+                baseColorFactor=[0.72, 0.74, 0.78, 1.0], metallicFactor=0.0, roughnessFactor=0.8))],
+            skins=[g.Skin(name=f"{name}_skeleton", joints=list(range(ch.num_joints)), skeleton=roots[0],
+                          inverseBindMatrices=a_ibm)],
+            animations=[], accessors=accessors, bufferViews=views, buffers=[g.Buffer(byteLength=0)])
+        node_of = list(range(ch.num_joints))
+
+    times = (np.arange(t_len) / motion.fps).astype(np.float32)
+    a_time = add(times, g.SCALAR, g.FLOAT, minmax=True)
+    samplers, channels = [], []
+    for j in range(ch.num_joints):
+        q = _fix_signs(node_quats[:, j]).astype(np.float32)
+        samplers.append(g.AnimationSampler(input=a_time, output=add(q, g.VEC4, g.FLOAT), interpolation="LINEAR"))
+        channels.append(g.AnimationChannel(sampler=len(samplers) - 1,
+                                           target=g.AnimationChannelTarget(node=node_of[j], path="rotation")))
+    for r, j in enumerate(roots[:root_trans.shape[1]]):
+        samplers.append(g.AnimationSampler(input=a_time, output=add(root_trans[:, r].astype(np.float32), g.VEC3,
+                                                                    g.FLOAT), interpolation="LINEAR"))
+        channels.append(g.AnimationChannel(sampler=len(samplers) - 1,
+                                           target=g.AnimationChannelTarget(node=node_of[j], path="translation")))
+    for j in range(ch.num_joints):      # joints whose rest translation differs from the node's own (first-frame rest)
+        if ch.parents[j] < 0 or ch.kind != "gltf":
+            continue
+        node_t = _trs_of(gl.nodes[node_of[j]])[0]
+        if np.abs(node_t - rest_trans[j]).max() > 1e-6:
+            out = np.tile(rest_trans[j].astype(np.float32), (t_len, 1))
+            samplers.append(g.AnimationSampler(input=a_time, output=add(out, g.VEC3, g.FLOAT), interpolation="LINEAR"))
+            channels.append(g.AnimationChannel(sampler=len(samplers) - 1,
+                                               target=g.AnimationChannelTarget(node=node_of[j], path="translation")))
+    gl.animations = [g.Animation(name=name, samplers=samplers, channels=channels)] + list(gl.animations or [])
+    gl.buffers = [g.Buffer(byteLength=len(blob))] + list(gl.buffers[1:] if gl.buffers else [])
+    gl.set_binary_blob(bytes(blob))
+    return atomic_write_bytes(Path(path), b"".join(gl.save_to_bytes()))
