@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Revise the plan of an earlier `generate`/`edit` output with an instruction, print "
                                    "the plan's diff, and generate again. Unchanged stages and body parts are held to "
                                    "the earlier motion unless --regenerate-all (FineMoGen's behaviour).")
-    e.add_argument("instruction", help="e.g. 'make the second stage slower and raise the left arm higher'")
+    e.add_argument("instruction", help="e.g. 'make the first stage slower and raise the right arm'")
     e.add_argument("--from", dest="from_dir", required=True, metavar="OUT_DIR", help="an earlier output folder")
     e.add_argument("--out", required=True, metavar="NEW_DIR")
     e.add_argument("--backend", choices=["offline", "openai"], default="offline",
