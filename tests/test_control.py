@@ -65,6 +65,33 @@ def test_trajectory_from_json_csv_and_times(tmp_path):
     np.testing.assert_allclose(path[-1], [1, 1])          # held after the last time
 
 
+@pytest.mark.parametrize("text", ["x,z,t\n0,0,0\n1,0,1\n1,1,3\n", "t,x,z\n0,0,0\n1,1,0\n3,1,1\n",
+                                  "z, T ,X\n0,0,0\n0,1,1\n1,3,1\n", "0,0,0\n1,0,1\n1,1,3\n"])
+def test_trajectory_csv_columns_follow_the_header_in_any_order(tmp_path, text):
+    """The same path in four spellings: headers in any order (names, not positions), and a headerless file
+    read as x, z, t."""
+    c = tmp_path / "path.csv"
+    c.write_text(text)
+    path = load_trajectory(c, 4.0)
+    np.testing.assert_allclose(path[20], [1, 0], atol=1e-9)
+    np.testing.assert_allclose(path[-1], [1, 1])
+    np.testing.assert_allclose(path[40], [1, 0.5], atol=1e-9)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("x,y,t\n0,0,0\n1,1,1\n", "unknown column 'y'.*x, z and optionally t"),
+    ("time,x,z\n0,0,0\n1,1,1\n", "unknown column 'time'"),
+    ("x,x,z\n0,0,0\n1,1,1\n", "names a column twice"),
+    ("x,t\n0,0\n1,1\n", "must name the columns x and z"),
+    ("t,x,z\n0,0\n1,1,1\n", "row 1 has 2 values; the header names 3"),
+])
+def test_trajectory_csv_refuses_headers_it_does_not_know(tmp_path, text, match):
+    c = tmp_path / "path.csv"
+    c.write_text(text)
+    with pytest.raises(ControlError, match=match):
+        load_trajectory(c, 4.0)
+
+
 @pytest.mark.parametrize("content,match", [
     ({"points": [[0, 0]]}, "at least 2 points"),
     ({"points": [[0, 0], [1, float("nan")]]}, "finite number"),
