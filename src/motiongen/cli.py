@@ -136,12 +136,12 @@ def _cmd_generate(args) -> None:
     for m, d in zip(motions, dirs):
         if "long_motion" in m.meta:
             lm = m.meta["long_motion"]
-            print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {len(lm['windows'])} "
+            print(f"{d}: '{_shorten(m.text)}' {m.num_frames / m.fps:g} s, seed {m.seed}, {len(lm['windows'])} "
                   f"window(s) overlapping by {lm['overlap_frames']} frames"
                   + (f", continuing {lm['prefix_frames']} prefix frames" if lm["prefix_frames"] else ""))
             continue
         t = m.meta["timings_s"]
-        print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
+        print(f"{d}: '{_shorten(m.text)}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
               f"{m.meta['steps']} steps, denoising {t['denoise']:.2f} s (batch of {m.meta['batch_size']})")
         c = m.meta.get("control", {})
         for kf in c.get("keyframes", []):
@@ -190,8 +190,13 @@ def _cmd_models_list(args) -> None:
             sampler += f", {diffusion['x0_lowpass_hz']:g} Hz band limit"
         if isinstance(diffusion.get("transition_lowpass_hz"), (int, float)) and diffusion["transition_lowpass_hz"] > 0:
             sampler += f" ({diffusion['transition_lowpass_hz']:g} Hz at stage boundaries and window joins)"
-        print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MB  {training.get('steps', '?')} steps, "
+        print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MiB  {training.get('steps', '?')} steps, "
               f"samples with {sampler}; {cfg.get('license', 'see LICENSE.txt')}")
+
+
+def _shorten(text: str, width: int = 70) -> str:
+    """The text for a one-line summary: cut at ``width`` characters with an ellipsis, so a cut shows."""
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
 
 
 def _parse_overrides(items: list[str]) -> dict:
