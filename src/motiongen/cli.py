@@ -277,7 +277,9 @@ def _cmd_evaluate(args) -> None:
     res = evaluate_models(args.models, args.data, args.evaluator, split=args.split,
                           replications=args.replications, mm_texts=args.mm_texts, mm_samples=args.mm_samples,
                           seed=args.seed, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
-                          device=args.device, max_items=args.max_items, progress=not args.quiet)
+                          device=args.device, max_items=args.max_items, progress=not args.quiet,
+                          guidance_scale=args.guidance, sampling_filters=args.sampling_filters,
+                          rigid_bones=args.rigid_bones)
     print(format_table(res))
     for note in res.get("notes", []):
         print(f"note: {note}")
@@ -458,6 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-items", type=int, help="use only this many items of the split (quick runs)")
     ev.add_argument("--sampler", choices=["ddpm", "ddim", "dpm"])
     ev.add_argument("--steps", type=int)
+    ev.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model folder's)")
+    ev.add_argument("--sampling-filters", action="store_true",
+                    help="sample with the model folder's x0 band limit and transition easing (default: off, the "
+                         "denoiser's raw output is measured)")
+    ev.add_argument("--rigid-bones", action="store_true",
+                    help="physical metrics on fixed bone lengths (default: the joints as the features decode them)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="cpu")
