@@ -137,3 +137,18 @@ def test_shipped_finemogen_eases_its_stage_boundaries():
     assert eased < 0.9 * plain
     # the easing changes the motion near the boundaries, not what it does: the path stays within a few cm
     assert np.abs(joints_eased[:, 0, [0, 2]] - joints_plain[:, 0, [0, 2]]).max() < 0.08
+
+
+@pytest.mark.skipif(not (HISTF / "config.json").is_file(), reason="no packaged HiSTF in this checkout")
+def test_packaged_histf_long_motion_generates_each_of_ten_stages_in_its_own_span():
+    """Ten 2-s stages alternating walk and wave: HiSTF reads one sentence a window, so each stage gets its own
+    window, and every wave stage lifts the wrists above the walk before it."""
+    from motiongen.motion.features import recover_joints_from_features
+    pipe = MotionPipeline.from_pretrained("histf")
+    stages = [("a person walks forward", 2.0), ("a person waves with the left hand", 2.0)] * 5
+    [m] = pipe.generate_long(stages, seed=0, cleanup=False)
+    assert m.meta["long_motion"]["window_texts"] == [t for t, _ in stages]
+    j = recover_joints_from_features(m.features, 22)
+    wrist = [j[40 * k:40 * k + 40, 20, 1].mean() for k in range(10)]
+    for k in range(0, 10, 2):
+        assert wrist[k + 1] > wrist[k] + 0.1, (k, wrist)

@@ -522,6 +522,37 @@ class ControlProjection:
 
 # ---- long motion ---------------------------------------------------------------------------------------------
 
+def stage_windows(stage_frames: list[int], max_frames: int, overlap: int,
+                  context: int = 0) -> list[tuple[int, int]]:
+    """Sampling windows ``(start, end)`` for a model that reads one sentence per window: each stage gets its own
+    windows, so every stage's sentence is generated over its own frames. A window after the first starts
+    ``overlap`` frames before its stage (frames made already, held); the first holds all ``context`` frames
+    before the stages (a prefix's last frames). A stage longer than a window is split into windows of its own.
+    ``stage_frames`` are the stages' lengths, after ``context`` frames."""
+    if overlap >= max_frames // 2:
+        raise ControlError(f"the window overlap ({overlap} frames) must be under half the model's window "
+                           f"({max_frames} frames)")
+    if context >= max_frames:
+        raise ControlError(f"the held context ({context} frames) must be under the model's window "
+                           f"({max_frames} frames)")
+    windows: list[tuple[int, int]] = []
+    s0 = int(context)
+    for n in stage_frames:
+        s1 = s0 + int(n)
+        start = 0 if not windows else max(0, s0 - overlap)
+        while True:
+            if s1 - start <= max_frames:
+                windows.append((start, s1))
+                break
+            end = start + max_frames
+            if s1 - (end - overlap) < max_frames // 2:      # never a stub window: split the rest evenly
+                end = (start + s1 + overlap) // 2
+            windows.append((start, end))
+            start = end - overlap
+        s0 = s1
+    return windows
+
+
 def plan_windows(stage_frames: list[int], max_frames: int, overlap: int) -> list[tuple[int, int]]:
     """Cut a motion of stages into sampling windows ``(start, end)`` of at most ``max_frames`` frames, each
     after the first starting ``overlap`` frames before the previous one ends, with window ends on stage
