@@ -245,7 +245,9 @@ def _cmd_train(args) -> None:
     from .train.trainer import load_train_config, train
     overrides = {"model": args.model, "data": args.data, "out": args.out, "steps": args.steps,
                  "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
-                 "checkpoint_every": args.checkpoint_every, "max_minutes": args.max_minutes}
+                 "checkpoint_every": args.checkpoint_every, "max_minutes": args.max_minutes,
+                 "parameterization": args.parameterization, "mirror": args.mirror,
+                 "reword": True if args.reword else None}
     mc = _parse_overrides(args.set)
     config = args.config
     if args.resume and config is None and args.out:
@@ -256,6 +258,9 @@ def _cmd_train(args) -> None:
     cfg = load_train_config(config, overrides)
     if mc:
         cfg.model_config = {**cfg.model_config, **mc}
+    if not args.quiet:
+        print(f"training {cfg.model}: {cfg.parameterization} parameterisation, geometric losses pos {cfg.loss_pos:g} "
+              f"vel {cfg.loss_vel:g} foot {cfg.loss_foot:g}, mirror {cfg.mirror:g}, reword {cfg.reword}")
     run = train(cfg, resume=args.resume, progress=not args.quiet)
     print(f"trained {cfg.model} for {cfg.steps} steps; model directory: {run}")
 
@@ -420,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--max-minutes", type=float, help="wall-clock budget: stop (with a checkpoint) after this long")
+    t.add_argument("--parameterization", choices=["x0", "skip"],
+                   help="x0 estimate: x0 (the papers', default) or skip (ours; docs/finemogen.md)")
+    t.add_argument("--mirror", type=float, metavar="P", help="ours: mirror this share of clips (default 0)")
+    t.add_argument("--reword", action="store_true", help="ours: reword captions in training (default off)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out exactly where it stopped (its settings are read from the run "
                         "folder; flags given again override them)")
