@@ -474,3 +474,12 @@ def test_llm_prompt_asks_for_motion_descriptions_and_its_examples_are_valid_plan
         texts = [t for st in plan.stages for t in [st.text, *st.parts.values()]]
         assert all(t.startswith("a person ") for t in texts), texts
         assert not any(re.search(r"\b(?:higher|slower|faster|make)\b", t) for t in texts), texts
+
+
+def test_shipped_model_does_not_kick_as_the_editor_says():
+    """The offline editor refuses kicks because the shipped model does not kick: its feet stay under 20 cm."""
+    pipe = MotionPipeline.from_pretrained()
+    for text in ("a person kicks", "a person kicks forward"):
+        for seed in (0, 1):
+            [m] = pipe.generate(text, 2.0, seed=seed, steps=10, cleanup=False)
+            assert m.joints[:, [10, 11], 1].max() < 0.2, (text, seed)

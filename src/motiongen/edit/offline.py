@@ -17,7 +17,7 @@ body in whatever way the text encoder happens to map it (the left wrist dropped 
             :data:`ARM_HEIGHTS` (the arm following a walk -> "raises the left hand" -> "waves with the left
             hand", the highest pose of the corpus); "wave with the right hand", "in stage 2, raise both hands";
             "use the other hand" swaps left and right. Legs, head and spine get no sentences: the shipped model
-            does not kick (a foot rises under 15 cm for "a person kicks"), so the editor says so. A part sentence goes to
+            does not kick (a foot rises less than 20 cm for "a person kicks"), so the editor says so. A part sentence goes to
             the stage the clause names (or the one named earlier in the instruction, or every stage)
 * stages:   "remove the second stage", "add a stage: the person sits down" (at the end), "add 'a person bows' at
             the start", "swap stage 1 and stage 3", "move the last stage to the start", "reverse the stages"
@@ -391,8 +391,8 @@ class OfflineEditor:
             raise EditNotUnderstood(f"no motion description for the {what} in '{orig.strip()}': the offline "
                                     "editor writes arms that raise, go higher or lower or wave, and 'the other "
                                     "hand' (kicks and punches are not among them: the shipped model lifts a foot "
-                                    "under 15 cm for 'a person kicks'); give a stage's whole sentence with 'change "
-                                    "stage N to ...', or use --backend openai")
+                                    "less than 20 cm for 'a person kicks'); give a stage's whole sentence with "
+                                    "'change stage N to ...', or use --backend openai")
         parts_out = dict(own)
         for p, t in new.items():
             if t is None:
