@@ -3,8 +3,8 @@
 phrasings it lists are the ones the editor understands.
 
 Shell blocks: every fenced ```bash block runs, line by line, with ``bash -e`` in a temporary folder that holds a
-copy of ``examples/`` (also at its top level, so ``clip.bvh`` and ``examples/clip.bvh`` both work) and links to
-``benchmarks/``, ``scripts/`` and ``configs/``; ``motiongen`` there is this checkout's CLI (``python -m
+copy of ``examples/`` (also at its top level, so ``clip.bvh`` and ``examples/clip.bvh`` both work), links to
+``benchmarks/``, ``scripts/`` and ``configs/``, and ``../shared`` beside it as beside the checkout; ``motiongen`` there is this checkout's CLI (``python -m
 motiongen.cli`` with ``src`` first on the path). Not run: a block whose info string says so (```bash slow``` for
 anything over a minute, ```bash norun``` for what must not run in a test), a line ending in ``# slow`` or
 ``# norun``, and lines that install or serve (``pip``, ``apt-get``, ``npm``, ``sudo``, ``nohup``, ``torchrun``,
@@ -69,6 +69,9 @@ def run_shell_blocks(markdown: str, workdir: Path, timeout_per_line: float = 120
     for name in ("benchmarks", "scripts", "configs"):
         if not (workdir / name).exists():
             (workdir / name).symlink_to(ROOT / name)
+    shared = ROOT.parent / "shared"               # the README's ../shared/data, as beside the checkout
+    if shared.is_dir() and not (workdir.parent / "shared").exists():
+        (workdir.parent / "shared").symlink_to(shared)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -162,5 +165,5 @@ motiongen train --model histf --data corpus --out runs/x
 
 def test_readme_shell_commands_run_as_written(tmp_path):
     """Every runnable ```bash line of README.md, in order (see the module docstring for what is skipped)."""
-    ran = run_shell_blocks(README, tmp_path)
+    ran = run_shell_blocks(README, tmp_path / "work")
     assert ran, "the README has no runnable shell command"
