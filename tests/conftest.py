@@ -101,3 +101,22 @@ def randomised(model, seed: int = 0):
                 bound = 1.0 / math.sqrt(p.shape[1])
                 p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * bound)
     return model.eval()
+
+
+def blender_or_skip(needs_numpy: bool = False) -> str:
+    """The path of Debian's blender, or skip with the reason: not installed, or (``needs_numpy``, as Blender's
+    glTF importer does) its Python cannot import numpy, which Debian ships separately as python3-numpy."""
+    import shutil
+    import subprocess
+    blender = shutil.which("blender")
+    if blender is None:
+        pytest.skip("Blender is not installed (apt-get install blender python3-numpy)")
+    if needs_numpy:
+        env = {**os.environ, "PATH": "/usr/bin:/bin:" + os.environ.get("PATH", "")}
+        probe = subprocess.run([blender, "-b", "--factory-startup", "--python-exit-code", "3", "--python-expr",
+                                "import numpy"],
+                               capture_output=True, text=True, timeout=300, env=env)
+        if probe.returncode != 0:
+            pytest.skip(f"Blender's Python cannot import numpy, which its glTF importer needs (install "
+                        f"python3-numpy where blender is installed): {probe.stderr.strip()[-200:]}")
+    return blender

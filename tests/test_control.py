@@ -65,6 +65,33 @@ def test_trajectory_from_json_csv_and_times(tmp_path):
     np.testing.assert_allclose(path[-1], [1, 1])          # held after the last time
 
 
+@pytest.mark.parametrize("text", ["x,z,t\n0,0,0\n1,0,1\n1,1,3\n", "t,x,z\n0,0,0\n1,1,0\n3,1,1\n",
+                                  "z, T ,X\n0,0,0\n0,1,1\n1,3,1\n", "0,0,0\n1,0,1\n1,1,3\n"])
+def test_trajectory_csv_columns_follow_the_header_in_any_order(tmp_path, text):
+    """The same path in four spellings: headers in any order (names, not positions), and a headerless file
+    read as x, z, t."""
+    c = tmp_path / "path.csv"
+    c.write_text(text)
+    path = load_trajectory(c, 4.0)
+    np.testing.assert_allclose(path[20], [1, 0], atol=1e-9)
+    np.testing.assert_allclose(path[-1], [1, 1])
+    np.testing.assert_allclose(path[40], [1, 0.5], atol=1e-9)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("x,y,t\n0,0,0\n1,1,1\n", "unknown column 'y'.*x, z and optionally t"),
+    ("time,x,z\n0,0,0\n1,1,1\n", "unknown column 'time'"),
+    ("x,x,z\n0,0,0\n1,1,1\n", "names a column twice"),
+    ("x,t\n0,0\n1,1\n", "must name the columns x and z"),
+    ("t,x,z\n0,0\n1,1,1\n", "row 1 has 2 values; the header names 3"),
+])
+def test_trajectory_csv_refuses_headers_it_does_not_know(tmp_path, text, match):
+    c = tmp_path / "path.csv"
+    c.write_text(text)
+    with pytest.raises(ControlError, match=match):
+        load_trajectory(c, 4.0)
+
+
 @pytest.mark.parametrize("content,match", [
     ({"points": [[0, 0]]}, "at least 2 points"),
     ({"points": [[0, 0], [1, float("nan")]]}, "finite number"),
@@ -285,14 +312,51 @@ def test_window_joins_are_eased_like_stage_boundaries(pipe, monkeypatch):
         joins = [int(a) + 18 for a, _ in windows[1:]]             # held 20 frames; eased around frame 18
         return max(jerk[j - 8:j + 6].max() for j in joins), windows
     eased, windows = join_jerk(3.0)
-    assert len(windows) == 3
+    assert len(windows) == 6                                      # one sentence a window: a window per stage
     calls = sorted({(n, tuple(tr)) for n, tr in seen})            # one entry per window (4 steps each)
     lengths = [b - a for a, b in windows]
-    expected = sorted({(lengths[0], (lengths[0] - 2,)), (lengths[1], (18, lengths[1] - 2)),
-                       (lengths[2], (18,))})
+    expected = sorted({(lengths[0], (lengths[0] - 2,)), *((n, (18, n - 2)) for n in lengths[1:-1]),
+                       (lengths[-1], (18,))})
     assert calls == expected
     plain, _ = join_jerk(0.0)
     assert eased < 0.8 * plain
+
+
+def test_stage_windows_give_every_stage_its_own_windows():
+    from motiongen.control import stage_windows
+    wins = stage_windows([40] * 10, 196, 20)
+    assert wins == [(0, 40)] + [(40 * k - 20, 40 * k + 40) for k in range(1, 10)]
+    long = stage_windows([400], 196, 20)                          # a stage longer than a window: split, no stub
+    assert long[0] == (0, 196) and long[-1][1] == 400 and all(b - a >= 98 for a, b in long)
+    assert all(long[i + 1][0] == long[i][1] - 20 for i in range(len(long) - 1))
+    assert stage_windows([40, 10], 196, 20, context=60) == [(0, 100), (80, 110)]   # the prefix held in full
+    with pytest.raises(ControlError, match="overlap"):
+        stage_windows([40], 100, 60)
+
+
+def test_long_motion_without_plans_generates_every_stage_in_its_own_span(pipe, monkeypatch):
+    """Ten 2-s stages on a model that reads one sentence a window: ten windows, each sampled with its own stage's
+    sentence over that stage's frames (before, 3 windows took 3 of the 10 sentences)."""
+    seen = []
+    real = pipe.generate
+
+    def spy(prompts, *a, **kw):
+        p = prompts if not isinstance(prompts, list) else prompts[0]
+        seen.append((p.text, p.frames or int(round(p.seconds * 20))))
+        return real(prompts, *a, **kw)
+    monkeypatch.setattr(pipe, "generate", spy)
+    stages = [(f"a person does thing {k}", 2.0) for k in range(10)]
+    [m] = pipe.generate_long(stages, steps=2, cleanup=False)
+    lm = m.meta["long_motion"]
+    assert m.num_frames == 400 and lm["window_texts"] == [t for t, _ in stages]
+    assert [t for t, _ in seen] == [t for t, _ in stages]
+    for k, (a, b) in enumerate(lm["windows"]):
+        assert b == 40 * (k + 1) and a <= 40 * k                   # the window ends where its stage ends
+    from motiongen.pipeline import GenerationError
+    from motiongen.plan import Plan
+    gappy = Plan.from_dict({"stages": [{"text": "a", "frames": [0, 100]}, {"text": "b", "frames": [150, 300]}]})
+    with pytest.raises(GenerationError, match="gaps between its stages"):
+        pipe.generate_long(gappy, steps=2)
 
 
 def test_prompt_transitions_must_be_frames_of_the_motion(pipe):

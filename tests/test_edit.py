@@ -21,30 +21,39 @@ from motiongen.skeleton import HUMANML3D
 from motiongen.text.encoders import load_text_encoder
 
 PLAN = Plan.from_dict({"stages": [{"text": "a person walks forward", "seconds": 2},
-                                  {"text": "the person waves", "seconds": 2},
+                                  {"text": "a person waves with the left hand", "seconds": 2},
                                   {"text": "the person sits down", "seconds": 2}]})
 
 
 @pytest.mark.parametrize("instruction,check", [
-    ("make the second stage slower and raise the left arm higher",
-     lambda s: s[1]["frames"] == [40, 100] and s[1]["parts"] == {"left_arm": "raise the left arm higher"}
-     and s[2]["frames"] == [100, 140]),
+    ("make the second stage slower and raise the right arm higher",
+     lambda s: s[1]["frames"] == [40, 100] and s[1]["text"] == "a person waves with the left hand slowly"
+     and s[1]["parts"] == {"right_arm": "a person raises the right hand"} and s[2]["frames"] == [100, 140]),
+    ("make the first stage slower and raise the left arm higher",
+     lambda s: s[0]["text"] == "a person walks forward slowly" and s[0]["parts"] == {"left_arm": "a person raises the left hand"}),
+    ("raise the right arm", lambda s: all(x["parts"]["right_arm"] == "a person raises the right hand" for x in s)),
+    ("lower the left arm", lambda s: s[1]["parts"] == {"left_arm": "a person raises the left hand"} and "parts" not in s[0]),
+    ("use the other hand", lambda s: s[1]["text"] == "a person waves with the right hand" and s[0] == PLAN.to_dict()["stages"][0]),
+    ("in stage 2, raise both hands", lambda s: s[1]["parts"] == {"right_arm": "a person raises the right hand"}),
+    ("make the last stage longer", lambda s: s[2] == {"text": "the person sits down", "frames": [80, 140]}),
+    ("in the first stage, the person jumps", lambda s: s[0]["text"] == "a person jumps"),
     ("remove the second stage", lambda s: [x["text"] for x in s] == ["a person walks forward", "the person sits down"]),
     ("swap stage 1 and stage 3", lambda s: s[0]["text"] == "the person sits down" and s[2]["frames"] == [80, 120]),
     ("add a stage: the person bows", lambda s: s[3] == {"text": "the person bows", "frames": [120, 180]}),
     ("add 'a person jumps' at the start", lambda s: s[0]["text"] == "a person jumps" and s[1]["frames"][0] == 60),
     ("change stage 2 to 'the person claps'", lambda s: s[1]["text"] == "the person claps"),
     ("replace 'walks' with 'runs'", lambda s: s[0]["text"] == "a person runs forward"),
-    ("make everything faster", lambda s: s[2]["frames"] == [54, 81]),
+    ("make everything faster", lambda s: s[2] == {"text": "the person sits down energetically", "frames": [54, 81]}),
     ("make stage 3 last 4 seconds", lambda s: s[2]["frames"] == [80, 160]),
     ("move the last stage to the start", lambda s: s[0]["text"] == "the person sits down"),
     ("reverse the stages", lambda s: s[0]["text"] == "the person sits down"),
     ("slow down the last 1 seconds", lambda s: [x["frames"] for x in s] == [[0, 40], [40, 80], [80, 100], [100, 130]]
-     and s[3]["text"] == s[2]["text"] == "the person sits down"),
+     and s[2]["text"] == "the person sits down" and s[3]["text"] == "the person sits down slowly"),
     ("speed up the first 2 seconds", lambda s: s[0]["frames"] == [0, 27] and s[2]["frames"] == [67, 107]),
     ("speed up the first 4 seconds", lambda s: [x["frames"] for x in s] == [[0, 27], [27, 54], [54, 94]]),
     ("slow down the last 3 seconds", lambda s: [x["frames"] for x in s] == [[0, 40], [40, 60], [60, 90], [90, 150]]),
-    ("swap stages 1 and 2", lambda s: [x["text"] for x in s][:2] == ["the person waves", "a person walks forward"]),
+    ("swap stages 1 and 2", lambda s: [x["text"] for x in s][:2] == ["a person waves with the left hand",
+                                                                     "a person walks forward"]),
 ])
 def test_offline_editor_understands(instruction, check):
     out = OfflineEditor().revise(PLAN, instruction)
@@ -55,6 +64,10 @@ def test_offline_editor_understands(instruction, check):
 @pytest.mark.parametrize("instruction,match", [
     ("dance like a chicken", "did not understand 'dance like a chicken'"),
     ("wave higher and make it groovy", "did not understand"),
+    ("in stage 2, the right leg kicks", "does not kick|not among them"),
+    ("in stage 2, raise the left arm higher", "highest arm pose"),
+    ("make the second stage slower and raise the left arm higher", "highest arm pose"),
+    ("in stage 1, lower the left arm", "no lower"),
     ("remove stage 7", "no stage 7"),
     ("", "empty"),
 ])
@@ -80,7 +93,7 @@ def test_every_listed_phrasing_is_understood_and_listed_in_the_refusal():
 def test_plan_diff_and_hold_weights():
     new = Plan.from_dict(OfflineEditor().revise(PLAN, "in stage 3, the right arm waves"))
     diff = plan_diff(PLAN, new)
-    assert diff == ["~ stage 3 right_arm: '(stage text)' -> 'the right arm waves'"]
+    assert diff == ["~ stage 3 right_arm: '(stage text)' -> 'a person waves with the right hand'"]
     parts = HUMANML3D.finemogen_part_feature_indices()
     old = np.random.default_rng(0).normal(size=(120, 263)).astype(np.float32)
     ref, w, notes = hold_weights(PLAN, new, old, 263, parts, blend=5)
@@ -132,10 +145,10 @@ def test_edit_keeps_unchanged_stages_and_changes_the_edited_one(parent):
 
 def test_cli_edit_writes_a_child_folder(parent, capsys):
     out = parent / "v2"
-    assert main(["edit", "make the second stage slower and raise the left arm higher", "--from",
+    assert main(["edit", "make the second stage slower and raise the right arm higher", "--from",
                  str(parent / "v1"), "--out", str(out), "--preview", "none"]) == 0
     printed = capsys.readouterr().out
-    assert "stage 2: 2 s -> 3 s" in printed and "left_arm" in printed
+    assert "stage 2: 2 s -> 3 s" in printed and "right_arm: '(stage text)' -> 'a person raises the right hand'" in printed
     meta = json.loads((out / "meta.json").read_text())
     assert meta["instruction"].startswith("make the second") and meta["parent"] == str(parent / "v1")
     assert json.loads((out / "plan.json").read_text())["stages"][1]["frames"] == [40, 100]
@@ -372,3 +385,101 @@ def test_llm_timeout_covers_the_whole_exchange():
             ed.revise(PLAN, "slower")
         assert len(srv.seen) == 1                # a time-out is not retried
     assert len(sent) < 200                       # the client hung up long before the trickle ended
+
+
+# ---- each offline rule moves the shipped model's body the way the instruction says ------------------------------
+# A parent of two 2-s stages (walk, then wave the left hand), generated and edited with the shipped model at 10
+# DPM-Solver++ steps. Heights are of the raw decoded joints (no export cleanup), so parent and child compare alike.
+L_WRIST, R_WRIST = 20, 21
+
+
+def _raw_joints(features):
+    from motiongen.motion.features import recover_joints_from_features
+    return recover_joints_from_features(features, 22)
+
+
+def _speed(j):
+    """Mean horizontal root speed (m/s) at 20 fps."""
+    return float(np.linalg.norm(np.diff(j[:, 0, [0, 2]], axis=0), axis=1).mean() * 20)
+
+
+@pytest.fixture(scope="module")
+def shipped_parent(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shipped_edit")
+    plan = root / "plan.json"
+    plan.write_text(json.dumps({"stages": [{"text": "a person walks forward", "seconds": 2},
+                                           {"text": "a person waves with the left hand", "seconds": 2}]}))
+    assert main(["generate", "--plan", str(plan), "--out", str(root / "p"), "--steps", "10", "--formats", "npy",
+                 "--quiet"]) == 0
+    return root / "p", _raw_joints(np.load(root / "p" / "motion.npy"))
+
+
+def _edited(parent_dir, instruction, seed=None):
+    res = edit(parent_dir, instruction, seed=seed)
+    return res, _raw_joints(res.motions[0].features)
+
+
+def test_shipped_raise_lower_and_the_other_hand_move_the_wrists_that_way(shipped_parent):
+    d, j0 = shipped_parent
+    assert j0[40:, L_WRIST, 1].mean() > j0[40:, R_WRIST, 1].mean() + 0.4       # the parent waves the left hand
+    res, j = _edited(d, "raise the right arm")
+    assert all(s.parts["right_arm"] == "a person raises the right hand" for s in res.plan.stages)
+    for a, b in ((0, 40), (40, 80)):
+        assert j[a:b, R_WRIST, 1].mean() > j0[a:b, R_WRIST, 1].mean() + 0.2   # higher in both stages
+    assert abs(j[40:, L_WRIST, 1].mean() - j0[40:, L_WRIST, 1].mean()) < 0.05  # the left hand is held
+    res, j = _edited(d, "in stage 1, raise the left arm higher")
+    assert j[:40, L_WRIST, 1].mean() > j0[:40, L_WRIST, 1].mean() + 0.15
+    res, j = _edited(d, "lower the left arm")
+    assert res.plan.stages[1].parts == {"left_arm": "a person raises the left hand"}
+    assert j[40:, L_WRIST, 1].mean() < j0[40:, L_WRIST, 1].mean() - 0.15
+    res, j = _edited(d, "use the other hand")
+    assert res.plan.stages[1].text == "a person waves with the right hand"
+    assert j[40:, R_WRIST, 1].mean() > j0[40:, R_WRIST, 1].mean() + 0.3
+    assert j[40:, L_WRIST, 1].mean() < j0[40:, L_WRIST, 1].mean() - 0.3
+    with pytest.raises(EditNotUnderstood, match="highest arm pose"):           # nothing higher than the wave
+        _edited(d, "in stage 2, raise the left arm higher")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shipped_slower_faster_and_longer_change_speed_and_duration(shipped_parent, seed):
+    d, j0 = shipped_parent
+    base = _speed(j0[:40])
+    assert base > 0.7                                                         # the parent walks in stage 1
+    res, j = _edited(d, "make the first stage slower", seed)
+    assert len(j) == 100 and _speed(j[:60]) < 0.93 * base                     # 1.5x as long, and slower
+    res, j = _edited(d, "make the first stage faster", seed)
+    assert len(j) == 67 and _speed(j[:27]) > 1.15 * base
+    res, j = _edited(d, "make the first stage last 4 seconds", seed)
+    assert len(j) == 120
+    walked = lambda x: np.linalg.norm(x[-1, 0, [0, 2]] - x[0, 0, [0, 2]])    # noqa: E731
+    assert walked(j[:80]) > 1.6 * walked(j0[:40])                             # longer: it walks further
+    res, j = _edited(d, "replace 'walks' with 'runs'", seed)
+    assert _speed(j[:40]) > 2 * base
+
+
+def test_shipped_swap_moves_the_walk_to_the_second_stage(shipped_parent):
+    d, j0 = shipped_parent
+    res, j = _edited(d, "swap stages 1 and 2")
+    assert _speed(j[40:]) > 2 * _speed(j[:40])
+    assert j[:40, L_WRIST, 1].mean() > j[40:, L_WRIST, 1].mean() + 0.3         # the wave comes first now
+
+
+def test_llm_prompt_asks_for_motion_descriptions_and_its_examples_are_valid_plans():
+    from motiongen.edit.llm import SYSTEM_PROMPT, extract_json
+    assert "Never copy the user's instruction" in SYSTEM_PROMPT
+    answers = [extract_json(a.split("\n\n")[0]) for a in SYSTEM_PROMPT.split("Answer: ")[1:]]
+    assert len(answers) == 2
+    for ans in answers:
+        plan = Plan.from_dict(ans)
+        texts = [t for st in plan.stages for t in [st.text, *st.parts.values()]]
+        assert all(t.startswith("a person ") for t in texts), texts
+        assert not any(re.search(r"\b(?:higher|slower|faster|make)\b", t) for t in texts), texts
+
+
+def test_shipped_model_does_not_kick_as_the_editor_says():
+    """The offline editor refuses kicks because the shipped model does not kick: its feet stay under 20 cm."""
+    pipe = MotionPipeline.from_pretrained()
+    for text in ("a person kicks", "a person kicks forward"):
+        for seed in (0, 1):
+            [m] = pipe.generate(text, 2.0, seed=seed, steps=10, cleanup=False)
+            assert m.joints[:, [10, 11], 1].max() < 0.2, (text, seed)

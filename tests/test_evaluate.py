@@ -198,6 +198,11 @@ def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys):
     assert 0 <= row["top1"][0] <= row["top3"][0] <= 1 and row["multimodality"][0] >= 0
     assert len(row["multimodality"]) == 2 and res["notes"]                 # MultiModality has its interval too
     assert 0 <= row["foot_skating"][0] <= 1
+    st = row["settings"]                                                   # every setting behind the numbers
+    assert st["x0_lowpass_hz"] == 0 and st["transition_lowpass_hz"] == 0 and st["steps"] == 2
+    assert st["bone_lengths"].startswith("as decoded") and st["split"] == "test" and st["replications"] == 2
+    assert {"sampler", "guidance_scale", "guidance_schedule", "seed"} <= set(st)
+    assert "no x0 band limit" in printed and "bone lengths as decoded" in printed and "split test" in printed
 
 
 def test_real_vs_real_fid_redraws_crops_of_the_same_motions(hml_folder):
@@ -243,3 +248,36 @@ def test_evaluation_measures_the_raw_model_output():
     items = [{"text": "a person walks forward and waves with the left hand", "length": 20}]
     [m] = _generate(pipe, items, 0, "ddim", 2, 4)
     assert m.meta["foot_cleanup"] is False and "read_as_plan" not in m.meta
+
+
+def test_evaluation_does_not_apply_the_model_folders_band_limit_unless_asked():
+    """A model folder with a 4 Hz x0 band limit: evaluate's default generation equals the same weights without
+    it (the raw denoiser), and differs from it with sampling_filters=True; physical metrics see decoded joints."""
+    from motiongen.evaluate.runner import _generate, configure_for_evaluation
+    from motiongen.models.registry import build_denoiser
+    from motiongen.pipeline import MotionPipeline
+    from motiongen.text.encoders import load_text_encoder
+    from conftest import randomised
+    torch.manual_seed(0)
+    den = build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16)
+    randomised(den)
+    enc = load_text_encoder()
+    stats = np.zeros(263, np.float32), np.ones(263, np.float32)
+    filtered = {"diffusion": {"x0_lowpass_hz": 4.0, "fps": 20.0, "transition_lowpass_hz": 3.5}}
+    items = [{"text": "a person walks forward", "length": 40}]
+
+    def run(info, **kw):
+        pipe = MotionPipeline(den, enc, *stats, info)
+        settings = configure_for_evaluation(pipe, **kw)
+        [m] = _generate(pipe, items, 0, "ddim", 4, 4)
+        return m, settings
+    plain, _ = run({})
+    default, st = run(filtered)
+    on, st_on = run(filtered, sampling_filters=True)
+    np.testing.assert_array_equal(default.features, plain.features)
+    assert np.abs(on.features - plain.features).max() > 1e-3
+    assert st["x0_lowpass_hz"] == 0 and st["model_folder_x0_lowpass_hz"] == 4.0 and st_on["x0_lowpass_hz"] == 4.0
+    from motiongen.motion.features import recover_joints_from_features
+    np.testing.assert_allclose(default.joints, recover_joints_from_features(default.features, 22), atol=1e-6)
+    rigid, st_r = run(filtered, rigid_bones=True)
+    assert st_r["bone_lengths"].startswith("rigid") and np.abs(rigid.joints - default.joints).max() > 1e-4

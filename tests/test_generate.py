@@ -214,6 +214,20 @@ def test_cli_models_lists_and_inits(tmp_path, capsys):
     assert cfg["model"]["latent_dim"] == 16
     assert main(["models", "init", "baseline", "--out", str(tmp_path / "m2"), "--set", "latent_dim=abc"]) == 2
     assert "latent_dim" in capsys.readouterr().err
+    # the packaged weights' size in MiB (2**20 bytes), labelled so
+    assert main(["models"]) == 0
+    from motiongen.pipeline import default_model_dir
+    mib = (default_model_dir() / "model.safetensors").stat().st_size / 2 ** 20
+    line = next(x for x in capsys.readouterr().out.splitlines() if "finemogen (default)" in x)
+    assert f"{mib:5.1f} MiB" in line and " MB " not in line
+
+
+def test_one_line_summaries_mark_a_cut_with_an_ellipsis():
+    from motiongen.cli import _shorten
+    assert _shorten("a person walks") == "a person walks"
+    long = ", then ".join(["a person walks forward"] * 6)
+    short = _shorten(long)
+    assert len(short) <= 70 and short.endswith("\u2026") and long.startswith(short[:-1])
 
 
 def test_skeleton_lookup_by_feature_dim():

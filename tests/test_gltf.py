@@ -84,9 +84,8 @@ def test_cli_writes_glb_on_request(walk, tmp_path, capsys):
 @pytest.mark.slow
 def test_blender_imports_our_glb_and_every_bone_head_is_where_our_joints_are(walk, tmp_path):
     """Blender's own glTF importer (Debian's blender, headless); Blender is Z up, glTF Y up."""
-    blender = shutil.which("blender")
-    if blender is None:
-        pytest.skip("Blender is not installed (apt-get install blender python3-numpy)")
+    from conftest import blender_or_skip
+    blender = blender_or_skip(needs_numpy=True)
     write_glb(tmp_path / "m.glb", walk, fps=20.0)
     script = Path(__file__).with_name("blender_read_glb.py")
     import os

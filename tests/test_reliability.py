@@ -112,7 +112,7 @@ def test_editor_survives_removal_then_a_body_part_edit_and_bad_meta(tmp_path):
     from motiongen.plan import Plan
     plan = Plan.from_dict({"stages": [{"text": "walk", "seconds": 2}, {"text": "wave", "seconds": 2},
                                       {"text": "sit", "seconds": 2}]})
-    out = OfflineEditor().revise(plan, "remove the last stage and raise the left arm higher")
+    out = OfflineEditor().revise(plan, "remove the last stage and wave with the left hand")
     assert len(out["stages"]) == 2 and all("left_arm" in s["parts"] for s in out["stages"])
     d = tmp_path / "o"
     d.mkdir()

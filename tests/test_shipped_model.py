@@ -58,11 +58,39 @@ def test_the_headline_prompt_walks_and_waves_with_the_shipped_model():
     [m] = pipe.generate(text, 4.0, seed=0)
     j = m.joints
     assert m.meta["read_as_plan"]
-    assert np.linalg.norm(j[-1, 0, [0, 2]] - j[0, 0, [0, 2]]) > 2.0            # walks (README: 4.9 m)
+    assert np.linalg.norm(j[-1, 0, [0, 2]] - j[0, 0, [0, 2]]) > 2.0            # walks (README: what benchmarks/headline.py prints)
     assert (j[:, 20, 1] > j[:, 16, 1]).mean() > 0.5                          # left wrist above the left shoulder
     assert (j[:, 21, 1] > j[:, 17, 1]).mean() < 0.5                          # and not the right one
     [lit] = pipe.generate(text, 4.0, seed=0, literal=True)
     assert np.linalg.norm(lit.joints[-1, 0, [0, 2]] - lit.joints[0, 0, [0, 2]]) < 1.5   # the literal reading waves in place
+
+
+def _decimals(number: str) -> int:
+    return len(number.split(".")[1]) if "." in number else 0
+
+
+def test_the_readme_headline_figures_are_what_the_benchmark_prints():
+    """The README's Quick start quotes benchmarks/headline.py (seed 0); each figure must equal the printed one at
+    the README's own precision, so a figure that drifts (4.9 m claimed, 4.63 m printed) fails here."""
+    import importlib.util
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text().split())
+    claim = re.search(r"walks (\d+(?:\.\d+)?) m in 4 s with the left wrist above the shoulder in (\d+)% of the "
+                      r"frames; read literally it moves (\d+(?:\.\d+)?) m", readme)
+    assert claim, "the README's Quick start no longer states the headline figures in the checked wording"
+    spec = importlib.util.spec_from_file_location("headline", root / "benchmarks" / "headline.py")
+    headline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(headline)
+    rows = {label: (travel, wave) for label, seed, travel, wave in headline.measure(MotionPipeline.from_pretrained())}
+    travel, wave = rows["as a plan (default)"]
+    literal_travel, _ = rows["literally (--literal)"]
+    walked, waving, literal = claim.groups()
+    assert f"{travel:.{_decimals(walked)}f}" == walked, f"README: walks {walked} m; the benchmark prints {travel:.2f}"
+    assert f"{100 * wave:.0f}" == waving, f"README: {waving}%; the benchmark prints {wave:.0%}"
+    assert f"{literal_travel:.{_decimals(literal)}f}" == literal, \
+        f"README: literally {literal} m; the benchmark prints {literal_travel:.2f}"
 
 
 HISTF = PACKAGED_MODELS / "histf"
@@ -109,3 +137,18 @@ def test_shipped_finemogen_eases_its_stage_boundaries():
     assert eased < 0.9 * plain
     # the easing changes the motion near the boundaries, not what it does: the path stays within a few cm
     assert np.abs(joints_eased[:, 0, [0, 2]] - joints_plain[:, 0, [0, 2]]).max() < 0.08
+
+
+@pytest.mark.skipif(not (HISTF / "config.json").is_file(), reason="no packaged HiSTF in this checkout")
+def test_packaged_histf_long_motion_generates_each_of_ten_stages_in_its_own_span():
+    """Ten 2-s stages alternating walk and wave: HiSTF reads one sentence a window, so each stage gets its own
+    window, and every wave stage lifts the wrists above the walk before it."""
+    from motiongen.motion.features import recover_joints_from_features
+    pipe = MotionPipeline.from_pretrained("histf")
+    stages = [("a person walks forward", 2.0), ("a person waves with the left hand", 2.0)] * 5
+    [m] = pipe.generate_long(stages, seed=0, cleanup=False)
+    assert m.meta["long_motion"]["window_texts"] == [t for t, _ in stages]
+    j = recover_joints_from_features(m.features, 22)
+    wrist = [j[40 * k:40 * k + 40, 20, 1].mean() for k in range(10)]
+    for k in range(0, 10, 2):
+        assert wrist[k + 1] > wrist[k] + 0.1, (k, wrist)

@@ -66,10 +66,19 @@ def test_page_generates_shows_a_moving_figure_edits_and_downloads(server, tmp_pa
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"])
         page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-        errors = []
+        errors, missing, icons = [], [], []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: (missing.append(r.url) if r.status >= 400 else None,
+                                       icons.append(r.url) if "favicon" in r.url else None))
         page.goto(server)
         page.wait_for_function("document.getElementById('status').textContent === 'ready'", timeout=TIMEOUT_MS)
+        # no 404 on load (the favicon is served); the transport says "Play" while nothing plays
+        page.wait_for_function("performance.getEntriesByType('resource').some((e) => e.name.includes('favicon'))",
+                               timeout=TIMEOUT_MS)
+        assert icons and not missing, (icons, missing)
+        assert page.text_content("#play") == "Play"
+        page.click("#play")                                           # nothing to play: still "Play"
+        assert page.text_content("#play") == "Play"
         page.fill("#text", "a person walks forward and waves")
         page.fill("#seconds", "3")
         page.click("#advanced summary")
@@ -110,5 +119,23 @@ def test_page_generates_shows_a_moving_figure_edits_and_downloads(server, tmp_pa
         dl.value.save_as(target)
         bvh = read_bvh(target)
         assert bvh.num_frames > 10
+        # with follow off the camera frames the whole path: a synthetic 10 m walk keeps its root in view
+        assert not page.is_checked("#follow")
+        page.evaluate("""(() => {
+            const frames = [];
+            for (let t = 0; t < 200; t++) {
+                const z = 10 * t / 199, f = [];
+                for (let j = 0; j < 22; j++) f.push([0.1 * Math.sin(j), 0.9 + 0.04 * j, z]);
+                frames.push(f);
+            }
+            window.__studio.show([{ joints: frames, fps: 20 }]);
+        })()""")
+        assert page.text_content("#play") == "Pause"                  # a new motion plays
+        assert page.evaluate("window.__studio.rootsInView()") <= 1.0
+        page.check("#follow")
+        page.uncheck("#follow")                                       # back to the whole path
+        assert page.evaluate("window.__studio.rootsInView()") <= 1.0
+        assert not missing, missing
         assert not errors, errors
         browser.close()
+

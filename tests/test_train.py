@@ -527,3 +527,34 @@ def test_gpu_train_sh_finemogen_tiny(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["model"] == "finemogen"
     assert (tmp_path / "out" / "model" / "config.json").is_file()
+
+
+def test_training_defaults_are_the_papers_and_our_additions_are_switches():
+    """Both papers predict x0; HiSTF adds its geometric losses (appendix A.2, eq. 8), FineMoGen and MDM do not;
+    mirroring and rewording are ours. The CPU configs pin the settings their shipped/comparison runs used."""
+    from pathlib import Path
+
+    from motiongen.train.trainer import PAPER_GEOMETRIC_LOSSES, TrainConfig, load_train_config
+    for model in ("finemogen", "histf", "baseline"):
+        cfg = load_train_config(None, {"model": model})
+        assert cfg.parameterization == "x0" and cfg.mirror == 0.0 and cfg.reword is False
+        losses = (cfg.loss_pos, cfg.loss_vel, cfg.loss_foot)
+        assert losses == ((5.0, 200.0, 200.0) if model == "histf" else (0.0, 0.0, 0.0)), model
+    assert PAPER_GEOMETRIC_LOSSES["histf"]["loss_pos"] == 5.0
+    assert TrainConfig(model="histf", loss_pos=0).loss_pos == 0.0               # a given weight wins
+    with pytest.raises(TrainError, match="loss_vel: expected a number"):
+        load_train_config(None, {"model": "histf", "loss_vel": "lots"})
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for name, losses in (("finemogen_cpu_small", (5.0, 200.0, 200.0)), ("histf_cpu_small", (5.0, 200.0, 200.0)),
+                         ("baseline_cpu_small", (0.0, 0.0, 0.0))):
+        cfg = load_train_config(configs / f"{name}.toml")
+        assert (cfg.parameterization, cfg.mirror, cfg.reword) == ("skip", 0.5, True), name
+        assert (cfg.loss_pos, cfg.loss_vel, cfg.loss_foot) == losses, name
+
+
+def test_shipped_checkpoints_keep_their_pinned_skip_parameterisation():
+    from motiongen.pipeline import PACKAGED_MODELS, MotionPipeline
+    for name in ("default", "histf"):
+        if (PACKAGED_MODELS / name / "config.json").is_file():
+            assert MotionPipeline.from_pretrained(name if name != "default" else None).diffusion.parameterization \
+                == "skip"

@@ -198,12 +198,12 @@ def _generate(args) -> None:
     for m, d in zip(motions, dirs):
         if "long_motion" in m.meta:
             lm = m.meta["long_motion"]
-            print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {len(lm['windows'])} "
+            print(f"{d}: '{_shorten(m.text)}' {m.num_frames / m.fps:g} s, seed {m.seed}, {len(lm['windows'])} "
                   f"window(s) overlapping by {lm['overlap_frames']} frames"
                   + (f", continuing {lm['prefix_frames']} prefix frames" if lm["prefix_frames"] else ""))
             continue
         t = m.meta["timings_s"]
-        print(f"{d}: '{m.text[:70]}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
+        print(f"{d}: '{_shorten(m.text)}' {m.num_frames / m.fps:g} s, seed {m.seed}, {m.meta['sampler']} "
               f"{m.meta['steps']} steps, denoising {t['denoise']:.2f} s (batch of {m.meta['batch_size']})")
         c = m.meta.get("control", {})
         for kf in c.get("keyframes", []):
@@ -253,8 +253,13 @@ def _cmd_models_list(args) -> None:
             sampler += f", {diffusion['x0_lowpass_hz']:g} Hz band limit"
         if isinstance(diffusion.get("transition_lowpass_hz"), (int, float)) and diffusion["transition_lowpass_hz"] > 0:
             sampler += f" ({diffusion['transition_lowpass_hz']:g} Hz at stage boundaries and window joins)"
-        print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MB  {training.get('steps', '?')} steps, "
+        print(f"  {label:<20} {cfg.get('model_type', '?'):<10} {size:5.1f} MiB  {training.get('steps', '?')} steps, "
               f"samples with {sampler}; {cfg.get('license', 'see LICENSE.txt')}")
+
+
+def _shorten(text: str, width: int = 70) -> str:
+    """The text for a one-line summary: cut at ``width`` characters with an ellipsis, so a cut shows."""
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -304,7 +309,9 @@ def _cmd_train(args) -> None:
     from .train.trainer import load_train_config, train
     overrides = {"model": args.model, "data": args.data, "out": args.out, "steps": args.steps,
                  "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
-                 "checkpoint_every": args.checkpoint_every, "max_minutes": args.max_minutes}
+                 "checkpoint_every": args.checkpoint_every, "max_minutes": args.max_minutes,
+                 "parameterization": args.parameterization, "mirror": args.mirror,
+                 "reword": True if args.reword else None}
     mc = _parse_overrides(args.set)
     config = args.config
     if args.resume and config is None and args.out:
@@ -315,6 +322,9 @@ def _cmd_train(args) -> None:
     cfg = load_train_config(config, overrides)
     if mc:
         cfg.model_config = {**cfg.model_config, **mc}
+    if not args.quiet:
+        print(f"training {cfg.model}: {cfg.parameterization} parameterisation, geometric losses pos {cfg.loss_pos:g} "
+              f"vel {cfg.loss_vel:g} foot {cfg.loss_foot:g}, mirror {cfg.mirror:g}, reword {cfg.reword}")
     run = train(cfg, resume=args.resume, progress=not args.quiet)
     print(f"trained {cfg.model} for {cfg.steps} steps; model directory: {run}")
 
@@ -336,7 +346,9 @@ def _cmd_evaluate(args) -> None:
     res = evaluate_models(args.models, args.data, args.evaluator, split=args.split,
                           replications=args.replications, mm_texts=args.mm_texts, mm_samples=args.mm_samples,
                           seed=args.seed, sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
-                          device=args.device, max_items=args.max_items, progress=not args.quiet)
+                          device=args.device, max_items=args.max_items, progress=not args.quiet,
+                          guidance_scale=args.guidance, sampling_filters=args.sampling_filters,
+                          rigid_bones=args.rigid_bones)
     print(format_table(res))
     for note in res.get("notes", []):
         print(f"note: {note}")
@@ -456,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Revise the plan of an earlier `generate`/`edit` output with an instruction, print "
                                    "the plan's diff, and generate again. Unchanged stages and body parts are held to "
                                    "the earlier motion unless --regenerate-all (FineMoGen's behaviour).")
-    e.add_argument("instruction", help="e.g. 'make the second stage slower and raise the left arm higher'")
+    e.add_argument("instruction", help="e.g. 'make the first stage slower and raise the right arm'")
     e.add_argument("--from", dest="from_dir", required=True, metavar="OUT_DIR", help="an earlier output folder")
     e.add_argument("--out", required=True, metavar="NEW_DIR")
     e.add_argument("--backend", choices=["offline", "openai"], default="offline",
@@ -509,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"])
     t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--max-minutes", type=float, help="wall-clock budget: stop (with a checkpoint) after this long")
+    t.add_argument("--parameterization", choices=["x0", "skip"],
+                   help="x0 estimate: x0 (the papers', default) or skip (ours; docs/finemogen.md)")
+    t.add_argument("--mirror", type=float, metavar="P", help="ours: mirror this share of clips (default 0)")
+    t.add_argument("--reword", action="store_true", help="ours: reword captions in training (default off)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out exactly where it stopped (its settings are read from the run "
                         "folder; flags given again override them)")
@@ -549,6 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-items", type=int, help="use only this many items of the split (quick runs)")
     ev.add_argument("--sampler", choices=["ddpm", "ddim", "dpm"])
     ev.add_argument("--steps", type=int)
+    ev.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model folder's)")
+    ev.add_argument("--sampling-filters", action="store_true",
+                    help="sample with the model folder's x0 band limit and transition easing (default: off, the "
+                         "denoiser's raw output is measured)")
+    ev.add_argument("--rigid-bones", action="store_true",
+                    help="physical metrics on fixed bone lengths (default: the joints as the features decode them)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--seed", type=_seed_arg, default=0)
     ev.add_argument("--device", default="cpu")

@@ -224,9 +224,28 @@ def load_keyframes(path: str | os.PathLike, seconds: float, fps: float = 20.0,
     return [poses[k] for k in sorted(poses)]
 
 
+TRAJECTORY_COLUMNS = ("x", "z", "t")
+
+
+def _trajectory_header(header: list[str], p) -> list[int]:
+    """Column indices of x, z (and t) from a CSV header, in any order; an unknown or repeated name is refused."""
+    names = [c.strip().lower() for c in header]
+    for name in names:
+        if name not in TRAJECTORY_COLUMNS:
+            raise ControlError(f"--trajectory: {p}: unknown column '{name}' in the header; expected the columns "
+                               "x, z and optionally t (seconds), in any order")
+    if len(set(names)) != len(names):
+        raise ControlError(f"--trajectory: {p}: the header names a column twice: {','.join(names)}")
+    if "x" not in names or "z" not in names:
+        raise ControlError(f"--trajectory: {p}: the header must name the columns x and z (and optionally t), "
+                           f"got {','.join(names)}")
+    return [names.index(c) for c in TRAJECTORY_COLUMNS if c in names]
+
+
 def load_trajectory(path: str | os.PathLike, seconds: float, fps: float = 20.0) -> np.ndarray:
     """A path for the root as (T, 2) XZ per frame. JSON: ``{"points": [[x, z], ...], "times": [...]}`` or a list
-    of ``[x, z]`` / ``[x, z, t]``; CSV: columns x, z and optionally t (a header row is allowed). Without times the
+    of ``[x, z]`` / ``[x, z, t]``; CSV: a header naming the columns x, z and optionally t in any order (``t,x,z``),
+    or no header and the columns x, z[, t] in that order; an unknown header is refused. Without times the
     path is walked at constant speed over the whole duration; with times, the root holds the first point before
     the first time and the last after the last."""
     p = _check_file(path, "--trajectory")
@@ -237,14 +256,22 @@ def load_trajectory(path: str | os.PathLike, seconds: float, fps: float = 20.0) 
         except UnicodeDecodeError:
             raise ControlError(f"--trajectory: {p} is not a text CSV") from None
         rows = [r for r in rows if r and any(c.strip() for c in r)]
+        order = None                                                    # columns as x, z[, t]
         if rows and not re.match(r"^\s*[-+.\d]", rows[0][0]):
-            rows = rows[1:]                                             # header
+            order = _trajectory_header(rows[0], p)
+            rows = rows[1:]
         pts = []
         for i, r in enumerate(rows):
             try:
-                pts.append([float(c) for c in r])
+                vals = [float(c) for c in r]
             except ValueError:
                 raise ControlError(f"--trajectory: {p}: row {i + 1} is not numbers: {r}") from None
+            if order is not None:
+                if len(vals) != len(order):
+                    raise ControlError(f"--trajectory: {p}: row {i + 1} has {len(vals)} values; the header "
+                                       f"names {len(order)} columns")
+                vals = [vals[k] for k in order]
+            pts.append(vals)
     else:
         data = _read_json(p, "--trajectory")
         if isinstance(data, dict):
@@ -494,6 +521,37 @@ class ControlProjection:
 
 
 # ---- long motion ---------------------------------------------------------------------------------------------
+
+def stage_windows(stage_frames: list[int], max_frames: int, overlap: int,
+                  context: int = 0) -> list[tuple[int, int]]:
+    """Sampling windows ``(start, end)`` for a model that reads one sentence per window: each stage gets its own
+    windows, so every stage's sentence is generated over its own frames. A window after the first starts
+    ``overlap`` frames before its stage (frames made already, held); the first holds all ``context`` frames
+    before the stages (a prefix's last frames). A stage longer than a window is split into windows of its own.
+    ``stage_frames`` are the stages' lengths, after ``context`` frames."""
+    if overlap >= max_frames // 2:
+        raise ControlError(f"the window overlap ({overlap} frames) must be under half the model's window "
+                           f"({max_frames} frames)")
+    if context >= max_frames:
+        raise ControlError(f"the held context ({context} frames) must be under the model's window "
+                           f"({max_frames} frames)")
+    windows: list[tuple[int, int]] = []
+    s0 = int(context)
+    for n in stage_frames:
+        s1 = s0 + int(n)
+        start = 0 if not windows else max(0, s0 - overlap)
+        while True:
+            if s1 - start <= max_frames:
+                windows.append((start, s1))
+                break
+            end = start + max_frames
+            if s1 - (end - overlap) < max_frames // 2:      # never a stub window: split the rest evenly
+                end = (start + s1 + overlap) // 2
+            windows.append((start, end))
+            start = end - overlap
+        s0 = s1
+    return windows
+
 
 def plan_windows(stage_frames: list[int], max_frames: int, overlap: int) -> list[tuple[int, int]]:
     """Cut a motion of stages into sampling windows ``(start, end)`` of at most ``max_frames`` frames, each

@@ -426,10 +426,13 @@ class MotionPipeline:
         prefix and within the model's ``max_frames``, models that read plans compose the stages in one pass
         (FineMoGen's own composition); otherwise windows of at most ``max_frames`` overlap by
         ``overlap_seconds``, each holding its first frames to the previous window's last ones (with a prefix:
-        its last ``prefix_seconds``, default up to 3 s). The windows are joined in feature space. The output holds
+        its last ``prefix_seconds``, default up to 3 s). A model without plans reads one sentence a window, so
+        each stage gets its own windows (:func:`~motiongen.control.stage_windows`): every stage's sentence is
+        generated over its own frames (``meta["long_motion"]["window_texts"]`` lists them); a plan with gaps
+        between stages is refused for such a model. The windows are joined in feature space. The output holds
         the whole prefix followed by the new frames. Other keyword arguments go to :meth:`generate`.
         """
-        from .control import plan_windows
+        from .control import plan_windows, stage_windows
         from .plan import Plan, PlanError
         if isinstance(stages, str):
             stages = [(stages, seconds)]
@@ -456,9 +459,19 @@ class MotionPipeline:
                 raise GenerationError(f"prefix_seconds must be a positive number, got {prefix_seconds!r}")
             held_first = max(1, min(len(prefix), ctx, max_frames // 2))
         # windows over the timeline: [the prefix's last frames] + the new frames
-        timeline = ([held_first] if held_first else []) + [st.frames for st in plan.stages]
-        windows = plan_windows(timeline, max_frames, overlap)
+        if self.denoiser.supports_plans:             # windows of several stages, each frame under its stage's text
+            timeline = ([held_first] if held_first else []) + [st.frames for st in plan.stages]
+            windows = plan_windows(timeline, max_frames, overlap)
+        else:                                         # one sentence per window: a stage's own windows
+            if plan.stages[0].start != 0 or any(a.end != b.start for a, b in zip(plan.stages, plan.stages[1:])):
+                raise GenerationError(f"a {self.denoiser.model_type} model generates a plan's stages one after "
+                                      "another; this plan has gaps between its stages (give consecutive frames)")
+            try:
+                windows = stage_windows([st.frames for st in plan.stages], max_frames, overlap, held_first)
+            except ValueError as e:
+                raise GenerationError(str(e)) from None
         stages_tl = [(st.text, st.start + held_first, st.end + held_first, st.parts) for st in plan.stages]
+        window_texts: list[str] = []
         results = []
         for k in range(num_samples):
             acc = prefix[len(prefix) - held_first:].copy() if held_first else \
@@ -476,9 +489,14 @@ class MotionPipeline:
                         prompt = Plan.from_dict({"stages": fill})
                     except PlanError as e:
                         raise GenerationError(f"window {w + 1}: {e}") from None
-                else:                                     # the text of the stage with most new frames here
-                    new_part = [(min(s1, b - a) - max(s0, held), t) for t, s0, s1, _ in inside]
-                    prompt = Prompt(max(new_part)[1], (b - a) / FPS)
+                else:                                     # the one stage whose new frames this window holds
+                    fresh = [t for t, s0, s1, _ in inside if s1 > held]
+                    if len(fresh) != 1:                   # stage_windows makes this impossible; never drop one
+                        raise GenerationError(f"window {w + 1} would hold {len(fresh)} stages' new frames; a "
+                                              f"{self.denoiser.model_type} model generates one sentence a window")
+                    prompt = Prompt(fresh[0], (b - a) / FPS)
+                if k == 0:
+                    window_texts.append(prompt.text if isinstance(prompt, Prompt) else prompt.describe())
                 # between windows the hold fades out over its last frames (up to 10), which the new window then
                 # rewrites, so the join is a blend; the fade is a quintic smoothstep (continuous first and second
                 # derivatives, so the blend adds no jerk spike at its ends); a user's prefix is held in full
@@ -514,6 +532,7 @@ class MotionPipeline:
                                                           "text_encoder": self.text_encoder.name},
                        "plan": plan.to_dict(), "foot_cleanup": bool(cleanup), "motiongen_version": __version__,
                        "long_motion": {"windows": [[int(a), int(b)] for a, b in windows], "overlap_frames": overlap,
+                                       "window_texts": window_texts,
                                        "prefix_frames": int(len(prefix)) if prefix is not None else 0,
                                        "prefix_context_frames": int(held_first)}}
             results.append(gm)

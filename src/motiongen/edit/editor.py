@@ -61,8 +61,9 @@ def match_stages(old: Plan, new: Plan) -> list[int | None]:
         if hit is not None:
             used.add(hit)
     for k, st in enumerate(new.stages):
-        if out[k] is None and k < len(old.stages) and k not in used and old.stages[k].text == st.text:
-            out[k] = k
+        if out[k] is None and k < len(old.stages) and k not in used and (
+                old.stages[k].text == st.text or len(old.stages) == len(new.stages)):
+            out[k] = k                       # same place (a new sentence in the same plan shape reads as a change)
             used.add(k)
     return out
 

@@ -44,17 +44,23 @@ A plan is JSON: {{"stages": [{{"text": "...", "frames": [start, end], "parts": {
 - stages are consecutive time segments at 20 frames per second; frames are [start, end) integers, not overlapping;
 - "text" describes the whole body in that stage; "parts" (optional) describes single body parts, with part names
   from: {", ".join(PART_NAMES)};
+- every text is a plain description of the motion in the style of motion-capture captions, third person, present
+  tense, starting with "a person": "a person walks forward slowly", "a person raises the left hand", "a person
+  waves with the right hand". Never copy the user's instruction into a text ("raise the arm higher", "make it
+  slower" are requests, not motions): write the motion the body should make instead;
+- slower or faster motion is said in the text ("slowly", "energetically") as well as by the frames: a longer
+  stage with the same text moves at the same speed;
 - keep everything the user did not ask to change exactly as it is (same texts, same frames).
 Answer with the complete revised plan as one JSON object and nothing else.
 
 Example 1. Plan: {{"stages": [{{"text": "a person walks forward", "frames": [0, 60]}}]}}
 Instruction: add a jump at the end
-Answer: {{"stages": [{{"text": "a person walks forward", "frames": [0, 60]}}, {{"text": "the person jumps", "frames": [60, 100]}}]}}
+Answer: {{"stages": [{{"text": "a person walks forward", "frames": [0, 60]}}, {{"text": "a person jumps", "frames": [60, 100]}}]}}
 
-Example 2. Plan: {{"stages": [{{"text": "a person waves", "frames": [0, 40]}}, {{"text": "the person sits", "frames": [40, 80]}}]}}
-Instruction: wave higher and for longer
-Answer: {{"stages": [{{"text": "a person waves", "frames": [0, 60],
-  "parts": {{"right_arm": "wave the right hand high above the head"}}}}, {{"text": "the person sits", "frames": [60, 100]}}]}}
+Example 2. Plan: {{"stages": [{{"text": "a person walks forward", "frames": [0, 40]}}, {{"text": "a person bows", "frames": [40, 80]}}]}}
+Instruction: raise the right arm in the first stage and make the walk slower
+Answer: {{"stages": [{{"text": "a person walks forward slowly", "frames": [0, 60],
+  "parts": {{"right_arm": "a person raises the right hand"}}}}, {{"text": "a person bows", "frames": [60, 100]}}]}}
 """
 
 

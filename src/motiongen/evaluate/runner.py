@@ -8,6 +8,13 @@ replication's draw with ``mm_samples`` generations each, replicated like the oth
 pairs, or fewer when a replication has 300 motions or fewer (``notes`` then says how many). Physical metrics
 average over the generated motions of the first replication. AITS is measured separately (batch 1, model loading excluded): see
 ``benchmarks/aits.py`` and :func:`aits`.
+
+What is measured is the denoiser's raw output, as the papers measure it: by default the model folder's
+sampling-time filters beyond the papers (the x0 band limit ``x0_lowpass_hz`` and the stage-boundary easing
+``transition_lowpass_hz``) are switched off, and the physical metrics use the joints as the features decode them
+(not put on fixed bone lengths). ``sampling_filters=True`` / ``rigid_bones=True`` (``--sampling-filters``,
+``--rigid-bones``) turn them on. Every setting that shaped a row's numbers is recorded in its ``settings`` (and
+the run's in ``results["settings"]``), and :func:`format_table` prints them under the table.
 """
 from __future__ import annotations
 
@@ -56,7 +63,25 @@ def _embed_real(ev, items, device, bs=32):
     return np.concatenate(me), np.concatenate(te)
 
 
-def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1, bar=None):
+def configure_for_evaluation(pipe, sampling_filters: bool = False, rigid_bones: bool = False) -> dict:
+    """Set the pipeline up for measuring: the model folder's x0 band limit and transition easing stay only with
+    ``sampling_filters``; joints on fixed bone lengths only with ``rigid_bones``. Returns what it set, with the
+    folder's own values, for the results."""
+    folder = {"x0_lowpass_hz": pipe.diffusion.x0_lowpass_hz,
+              "transition_lowpass_hz": pipe.diffusion.transition_lowpass_hz}
+    if not sampling_filters:
+        pipe.diffusion.x0_lowpass_hz = 0.0
+        pipe.diffusion.transition_lowpass_hz = 0.0
+    pipe.rigid_skeleton = bool(rigid_bones)
+    return {"x0_lowpass_hz": pipe.diffusion.x0_lowpass_hz,
+            "transition_lowpass_hz": pipe.diffusion.transition_lowpass_hz,
+            "model_folder_x0_lowpass_hz": folder["x0_lowpass_hz"],
+            "model_folder_transition_lowpass_hz": folder["transition_lowpass_hz"],
+            "bone_lengths": "rigid (median length per bone)" if rigid_bones else "as decoded from the features",
+            "export_cleanup": False, "compound_sentences_as_plans": False}
+
+
+def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1, bar=None, guidance_scale=None):
     """One motion per (caption, real length) of ``items`` (``num_samples`` each), in batches; ``bar`` counts them."""
     from ..pipeline import Prompt
     prompts = [Prompt(it["text"], max(it["length"], 10) / 20.0) for it in items]
@@ -67,7 +92,8 @@ def _generate(pipe, items, seed, sampler, steps, batch_size, num_samples=1, bar=
         # seeds follow the item's position, so batching does not change any motion
         # the model's raw output (no export cleanup, no compound-sentence plans): what the papers measure
         out += pipe.generate(chunk, num_samples=num_samples, seed=seed + s * num_samples, sampler=sampler,
-                             steps=steps, batch_size=batch_size, cleanup=False, literal=True)
+                             steps=steps, batch_size=batch_size, cleanup=False, literal=True,
+                             guidance_scale=guidance_scale)
         if bar is not None:
             bar.update(len(chunk) * num_samples)
     return out
@@ -90,7 +116,9 @@ def _embed_generated(ev, motions, device, bs=32):
 def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split: str = "test",
                     replications: int = 20, mm_texts: int = 100, mm_samples: int = 30, seed: int = 0,
                     sampler: str | None = None, steps: int | None = None, batch_size: int = 32,
-                    device: str = "cpu", max_items: int | None = None, progress: bool = True) -> dict:
+                    device: str = "cpu", max_items: int | None = None, progress: bool = True,
+                    guidance_scale: float | None = None, sampling_filters: bool = False,
+                    rigid_bones: bool = False) -> dict:
     from tqdm.auto import tqdm
 
     from ..data.dataset import MotionTextDataset
@@ -100,7 +128,10 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
     ev = load_evaluator(evaluator_dir, device)
     ds = MotionTextDataset(data, split, normalize=False, seed=seed)
     results: dict = {"split": split, "data": str(data), "evaluator": str(evaluator_dir),
-                     "replications": replications, "rows": {}}
+                     "replications": replications, "rows": {},
+                     "settings": {"split": split, "replications": replications, "seed": seed, "max_items": max_items,
+                                  "mm_texts": mm_texts, "mm_samples": mm_samples, "sampling_filters": sampling_filters,
+                                  "rigid_bones": rigid_bones, "batch_size": batch_size}}
     notes: list[str] = []
     results["notes"] = notes
     draws = [_draw(ds, r, seed, limit=max_items) for r in range(replications)]
@@ -125,6 +156,13 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
                      f"--mm-samples above 10 (got {mm_samples})")
     for mdir in model_dirs:
         pipe = MotionPipeline.from_pretrained(mdir, device=device)
+        settings = configure_for_evaluation(pipe, sampling_filters, rigid_bones)
+        s_cfg = pipe.info.get("sampling", {}) if isinstance(pipe.info.get("sampling"), dict) else {}
+        settings = {"sampler": sampler or s_cfg.get("sampler", "ddim"), "steps": steps or s_cfg.get("steps", 50),
+                    "guidance_scale": float(guidance_scale if guidance_scale is not None
+                                            else s_cfg.get("guidance_scale", 2.5)),
+                    "guidance_schedule": s_cfg.get("guidance_schedule", "constant"), **settings,
+                    "seed": seed, "replications": replications, "split": split, "max_items": max_items}
         name = Path(mdir).name
         row = {k: [] for k in keys}
         mm_values: list[float] = []
@@ -134,7 +172,8 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
         total = sum(len(it) for it in draws) + n_mm * replications
         bar = tqdm(total=total, desc=name, unit="motion", disable=not progress)
         for r, items in enumerate(draws):
-            motions = _generate(pipe, items, seed * 100_000 + r * 10_000, sampler, steps, batch_size, bar=bar)
+            motions = _generate(pipe, items, seed * 100_000 + r * 10_000, sampler, steps, batch_size, bar=bar,
+                                guidance_scale=guidance_scale)
             ge = _embed_generated(ev, motions, device)
             te = text_emb[r]
             top, mm = r_precision(te, ge)
@@ -147,7 +186,7 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
             if run_mm:
                 mm_items = items[:mm_texts]
                 ms = _generate(pipe, mm_items, seed * 100_000 + r * 10_000 + 7, sampler, steps, batch_size,
-                               num_samples=mm_samples, bar=bar)
+                               num_samples=mm_samples, bar=bar, guidance_scale=guidance_scale)
                 emb = _embed_generated(ev, ms, device).reshape(len(mm_items), mm_samples, -1)
                 mm_values.append(multimodality(emb, rng=np.random.default_rng((seed, r, 1))))
         bar.close()
@@ -158,8 +197,8 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
             out[key] = (float(np.mean([p[key] for p in phys])), 0.0)
         out["model"] = {"dir": str(mdir), "type": pipe.denoiser.model_type,
                         "parameters": pipe.denoiser.num_parameters(),
-                        "sampler": sampler or pipe.info.get("sampling", {}).get("sampler"),
-                        "steps": steps or pipe.info.get("sampling", {}).get("steps")}
+                        "sampler": settings["sampler"], "steps": settings["steps"]}
+        out["settings"] = settings
         out["seconds"] = round(time.perf_counter() - t0, 1)
         results["rows"][name] = out
     return results
@@ -178,6 +217,20 @@ def format_table(results: dict) -> str:
             else:
                 cells.append("-")
         lines.append(f"{name:<22}" + "".join(f"{c:>16}" for c in cells))
+    run = results.get("settings", {})
+    if run:
+        lines.append(f"split {run.get('split')}, {run.get('replications')} replication(s), seed {run.get('seed')}"
+                     + (f", first {run['max_items']} items" if run.get("max_items") else "")
+                     + "; ± is the 95% interval")
+    for name, row in results["rows"].items():
+        st = row.get("settings")
+        if st:
+            band = (f"x0 band limit {st['x0_lowpass_hz']:g} Hz" if st["x0_lowpass_hz"] else "no x0 band limit")
+            ease = (f"transition easing {st['transition_lowpass_hz']:g} Hz" if st["transition_lowpass_hz"]
+                    else "no transition easing")
+            lines.append(f"{name}: {st['sampler']} {st['steps']} steps, guidance {st['guidance_scale']:g} "
+                         f"({st['guidance_schedule']}), {band}, {ease}, bone lengths {st['bone_lengths']}, "
+                         "no export cleanup")
     return "\n".join(lines)
 
 

@@ -136,8 +136,49 @@ function show(samples) {
   player.frames = Math.max(0, ...samples.map((s) => s.joints.length));
   player.fps = samples.length ? samples[0].fps || 20 : 20;
   player.time = 0;
+  player.playing = player.frames > 0;       // a new result plays from its start
   $('scrub').max = Math.max(0, player.frames - 1);
+  playLabel();
+  if (!$('follow').checked) frameAll();
 }
+
+// the button names what it does: "Play" until something plays, "Pause" while it does
+function playLabel() { $('play').textContent = player.playing && player.frames ? 'Pause' : 'Play'; }
+
+// with follow off the camera frames every joint of every figure over the whole motion (the path included),
+// keeping its viewing direction: a figure that walks away stays in view
+function frameAll() {
+  if (!player.figures.length) return;
+  const box = new THREE.Box3();
+  const v = new THREE.Vector3();
+  for (const fig of player.figures) {
+    for (const f of fig.joints) for (const j of f) box.expandByPoint(v.set(j[0] + fig.offset, j[1], j[2]));
+  }
+  box.expandByPoint(v.set(box.min.x, 0, box.min.z));                 // the floor under the figure
+  const sphere = box.getBoundingSphere(new THREE.Sphere());
+  const dir = camera.position.clone().sub(controls.target).normalize();
+  const half = THREE.MathUtils.degToRad(camera.fov / 2);
+  const fit = Math.min(half, Math.atan(Math.tan(half) * camera.aspect));  // the narrower of the two view angles
+  const dist = Math.max(1.5, sphere.radius / Math.sin(fit) * 1.05);
+  controls.target.copy(sphere.center);
+  camera.position.copy(sphere.center).addScaledVector(dir, dist);
+  camera.far = Math.max(200, dist * 4);
+  camera.updateProjectionMatrix();
+  controls.update();
+}
+player.show = show;                         // the browser test shows synthetic motions
+// the largest |x| or |y| of any figure's root in normalised device coordinates over all frames (<= 1: in view)
+player.rootsInView = () => {
+  camera.updateMatrixWorld();
+  let worst = 0;
+  for (const fig of player.figures) {
+    for (let k = 0; k < fig.joints.length; k++) {
+      const p = fig.root(k).project(camera);
+      worst = Math.max(worst, Math.abs(p.x), Math.abs(p.y));
+    }
+  }
+  return worst;
+};
 
 let last = performance.now();
 function tick(now) {
@@ -162,8 +203,9 @@ function tick(now) {
   requestAnimationFrame(tick);
 }
 
-$('play').onclick = () => { player.playing = !player.playing; $('play').textContent = player.playing ? 'Pause' : 'Play'; };
-$('scrub').oninput = (e) => { player.playing = false; $('play').textContent = 'Play'; player.time = +e.target.value / player.fps; };
+$('play').onclick = () => { if (player.frames) player.playing = !player.playing; playLabel(); };
+$('scrub').oninput = (e) => { player.playing = false; playLabel(); player.time = +e.target.value / player.fps; };
+$('follow').onchange = () => { if (!$('follow').checked) frameAll(); };
 $('speed').onchange = (e) => { player.speed = +e.target.value; };
 $('layout').onchange = () => { if (current) showResult(current); };
 $('figure').onchange = () => { if (current) showResult(current); };
