@@ -160,15 +160,17 @@ class HumanCaptionPool:
     :func:`.actions.classify_text` give exactly that action and no second rule matches (so "walks then kicks" is
     dropped), it has 3-16 words, and its side words agree with the clip's side."""
 
-    def __init__(self, sentences: list[str]):
+    def __init__(self, sentences: list[str], exclude_words: set[str] | frozenset = frozenset()):
         from .actions import ACTION_KEYWORDS
         self.by_action: dict[str, list[str]] = {}
+        self.exclude_words = set(exclude_words)
         seen = set()
         for s in sentences:
             s = " ".join(s.strip().split())
             low = s.lower().rstrip(".")
             words = low.split()
-            if not 3 <= len(words) <= 16 or low in seen or re.search(r"\b(sit|sits|sitting|chair|stairs|not)\b|n't", low):
+            if not 3 <= len(words) <= 16 or low in seen or re.search(r"\b(sit|sits|sitting|chair|stairs|not)\b|n't", low) \
+                    or self.exclude_words.intersection(re.findall(r"[a-z]+", low)):
                 continue
             seen.add(low)
             hits = {a for pat, a in ACTION_KEYWORDS if re.search(pat, low)}
@@ -216,4 +218,15 @@ class HumanCaptionPool:
                     d = r.get("Motion Description") or ""
                     if len(d.split()) >= 3:
                         sents.append("a person: " + d)
-        return cls(sents)
+        return cls(sents, frozen_paraphrase_words())
+
+
+def frozen_paraphrase_words() -> set[str]:
+    """The key words of the frozen wording-robustness set (``benchmarks/data/paraphrases_test.json`` in a source
+    checkout): retrieved human sentences that use one are left out, so no training caption shares them."""
+    import json
+    from pathlib import Path
+    p = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "paraphrases_test.json"
+    if not p.is_file():
+        return set()
+    return {w for r in json.loads(p.read_text())["rules"] for w in r["key_words"]}

@@ -39,6 +39,8 @@ class RigPreset:
     description: str
     joints: dict[str, str | tuple[str, ...] | Lerp] = field(default_factory=dict)
     drop_first_frame: bool = False   # e.g. a prepended T-pose
+    # SMPL joint -> factor: move it along its bone from the parent (a rig whose "hand" joint sits mid-forearm)
+    extend: dict[str, float] = field(default_factory=dict)
 
 
 def normalize_joint_name(name: str) -> str:
@@ -76,7 +78,8 @@ PRESETS: dict[str, RigPreset] = {
         "pelvis": "Hips", "spine1": "Spine", "spine2": Lerp("spine1", "spine3"), "spine3": "Spine1",
         "neck": "Neck1", "head": "Head", "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg",
         "{side}_ankle": "{Side}Foot", "{side}_foot": "{Side}ToeBase", "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5),
-        "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+        "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm",
+        "{side}_wrist": "{Side}FingerBase",     # CMU's Hand is Acclaim's "wrist" bone: the lower forearm
     })),
     "cmu-3dsmax": RigPreset("cmu-3dsmax", "CMU mocap BVH, 3ds Max names (LeftHip, LeftCollar, LeftShoulder, ...)", _sides({
         "pelvis": "Hips", "spine1": "Chest", "spine2": Lerp("spine1", "spine3"), "spine3": "Chest2", "neck": "Neck",
@@ -123,9 +126,10 @@ PRESETS.update({
                      "Neck1, LeftShoulder...; clavicles interpolated)", _sides({
         "pelvis": "Hips", "spine1": "Spine", "spine2": Lerp("spine1", "spine3"), "spine3": "Spine1",
         "neck": "Neck1", "head": "Head", "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg",
-        "{side}_ankle": "{Side}Foot", "{side}_foot": "{Side}ToeBase", "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5),
-        "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
-    })),
+        "{side}_ankle": "{Side}Foot", "{side}_foot": "{Side}ToeBase",
+        "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5), "{side}_shoulder": "{Side}Arm",
+        "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+    }), extend={"left_wrist": 1.5, "right_wrist": 1.5}),   # its Hand is CMU's: the start of the lower forearm
     "tennis": RigPreset("tennis", "SNU tennis rig, 20 joints (no neck joint: 'HEad' sits at the neck's base, its End "
                         "Site is the head; LeftShoulder1 / RightShoulder are the clavicles)", _sides({
         "pelvis": "Hips", "spine1": "Spine", "spine2": Lerp("spine1", "spine3"), "spine3": "Spine1", "neck": "HEad",
@@ -134,11 +138,12 @@ PRESETS.update({
         "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
     })),
     "acclaim": RigPreset("acclaim", "Acclaim ASF/AMC bones (CMU, HDM05): root, lfemur, ltibia, lfoot, ltoes, "
-                         "upperback, thorax, upperneck, head, lhumerus, lradius, lwrist", _sides({
+                         "upperback, thorax, upperneck, head, lhumerus, lradius, lhand (Acclaim's 'wrist' bone is the lower "
+                         "forearm, so the wrist is where 'hand' starts)", _sides({
         "pelvis": "root", "spine1": "upperback", "spine2": Lerp("spine1", "spine3"), "spine3": "thorax",
         "neck": "upperneck", "head": "head", "{side}_hip": "{s}femur", "{side}_knee": "{s}tibia",
         "{side}_ankle": "{s}foot", "{side}_foot": "{s}toes", "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5),
-        "{side}_shoulder": "{s}humerus", "{side}_elbow": "{s}radius", "{side}_wrist": "{s}wrist",
+        "{side}_shoulder": "{s}humerus", "{side}_elbow": "{s}radius", "{side}_wrist": "{s}hand",
     })),
     "deepmimic": RigPreset("deepmimic", "DeepMimic humanoid3d (root, chest, neck, right_hip...; wrists, balls of the "
                            "feet and head derived as End Sites by motiongen.motion.deepmimic)", _sides({
@@ -306,6 +311,10 @@ def retarget_bvh(bvh: BVH, preset: str | RigPreset | None = None, fps: float = 2
             progressed = True
         if not progressed:
             raise ValueError(f"preset {rig.name!r}: cannot interpolate {pending}")
+    for smpl_name, factor in rig.extend.items():
+        k = HUMANML3D.joint_index(smpl_name)
+        p = HUMANML3D.parents[k]
+        out[:, k] = out[:, p] + factor * (out[:, k] - out[:, p])
     if rig.drop_first_frame and t > 1:
         out = out[1:]
     if up.lower() == "z":
