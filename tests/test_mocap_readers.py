@@ -2,7 +2,6 @@
 frame rate, floor contact, facing, left/right and bone proportions against the HumanML3D skeleton."""
 import json
 import warnings
-import zipfile
 
 import numpy as np
 import pytest

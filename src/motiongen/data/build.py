@@ -234,7 +234,13 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
     source = Path(source)
     if not source.is_dir():
         raise FileNotFoundError(f"source folder not found: {source}")
-    sets = list(sets or SETS)
+    if not sets:        # every set found under the source (all twelve under ../shared/data)
+        sets = [name for name in SETS if any((d / name).is_dir() for d in (source, source / "bvh",
+                                                                            source / "extra-mocap"))]
+        if not sets:
+            raise FileNotFoundError(f"no mocap set found under {source} (expected folders such as bandai-namco/, "
+                                    f"or bvh/ and extra-mocap/ as in ../shared/data)")
+    sets = list(sets)
     unknown = [s for s in sets if s not in SETS]
     if unknown:
         raise ValueError(f"unknown set(s) {unknown}; expected some of {', '.join(SETS)}")
@@ -302,8 +308,9 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
             for row in _read_csv(root / "humanml3d_captions.csv"):
                 split_caps = lambda s: [_sentence(c) for c in s.split("||") if c.strip()]
                 caps = split_caps(row["captions"])
-                votes = [classify_text(c)[0] for c in caps]
+                votes = [v for v in (classify_text(c)[0] for c in caps) if v]
                 action = max(set(votes), key=votes.count) if votes else ""
+                action = action or "other"          # HumanML3D captions that name no action of the vocabulary
                 found.append(ClipJob(f"iclone_{Path(row['file']).stem}_{row['humanml3d_id']}", name,
                                      str(root / row["file"]), caps, "cmu-iclone",
                                      (int(row["start_frame_20fps"]), int(row["end_frame_20fps"])),
