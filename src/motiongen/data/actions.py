@@ -95,7 +95,10 @@ STYLE_PHRASES = {
     "zombie": ["like a zombie", "stiffly like a zombie"], "feminine": ["in a feminine way"],
     "depressed": ["in a depressed way", "sadly"], "happy": ["happily", "cheerfully"], "old": ["like an old person"],
     "strutting": ["with a strut", "proudly"], "spinning": ["while spinning around"], "indian": ["in an indian style"],
-    "fake": ["as a fake"], "running": ["while running"], "jumping": ["while jumping"], "in a circle": ["in a circle"],
+    "fake": ["as a fake"], "backwards": ["backwards"], "recovering": ["and gets back up", "then stands up again"],
+    "backwards recovering": ["backwards and gets back up"], "spinning recovering": ["while spinning, then gets up"],
+    "running": ["while running"], "jumping": ["while jumping"],
+    "in a circle": ["in a circle"],
     "with a sword": ["holding a sword and shield"], "angry": ["angrily"], "sexy": ["in a sexy way"],
     "neutral": [""], "crouching": ["while crouching"],
 }

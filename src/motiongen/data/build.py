@@ -81,8 +81,8 @@ class ClipJob:
     mirrored_side: str = ""
     segments: list["Segment"] = field(default_factory=list)   # cut a long take into these (one read)
     asf: str | None = None
-    detect_kick_side: bool = False
-    by_side: dict = field(default_factory=dict)   # side -> (captions, mirrored captions) when detected from motion
+    detect_side: str = ""        # "kick" or "fall": the side is read from the motion (see side_from_motion)
+    by_side: dict = field(default_factory=dict)   # (side, style) -> (captions, mirrored captions)
 
 
 @dataclass
@@ -190,8 +190,8 @@ def _ase_label(label: str) -> tuple[str, str, str]:
         return "sidestep", "", "with a sword"
     if low.startswith("dodg"):
         return "dodge", side, ""
-    if low.startswith("fall"):
-        return "fall", "" if "spin" in low else side, "spinning" if "spin" in low else ""
+    if low.startswith("fall"):     # the file's Left/Right disagree with the body's sides: read from the motion
+        return "fall", "?", "spinning" if "spin" in low else ""
     if low.startswith("idle"):
         return "stand", "", "with a sword"
     if low.startswith("shield_block"):
@@ -250,9 +250,14 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
                  mirror: bool = True, **kw) -> ClipJob:
         job = ClipJob(clip_id, name, path, [], rig, action=action, side=side, style=style, **kw)
         if side == "?":
-            job.detect_kick_side, job.side = True, ""
-            job.by_side = {sd: (captioner(clip_id, action, sd, style), captioner("M" + clip_id, action, swap_side(sd),
-                                                                                style)) for sd in ("left", "right")}
+            job.detect_side, job.side = ("fall" if action == "fall" else "kick"), ""
+            options = [("left", style), ("right", style)]
+            if action == "fall":
+                options = [(sd, _fall_style(style, found)) for sd in ("left", "right", "")
+                           for found in ("", "backwards", "recovering", "backwards recovering")]
+            job.by_side = {(sd, st): (captioner(clip_id, action, sd, st), captioner("M" + clip_id, action,
+                                                                                  swap_side(sd), st))
+                           for sd, st in options}
         job.captions = captioner(clip_id, action, job.side, style)
         if mirror:
             job.mirrored_side = swap_side(job.side)
@@ -445,6 +450,29 @@ def kick_side(joints: np.ndarray) -> str:
     return "left" if joints[:, 10, 1].max() >= joints[:, 11, 1].max() else "right"
 
 
+def fall_direction(joints: np.ndarray) -> tuple[str, str]:
+    """(side, style) of a fall, from the motion (canonical frame: facing +Z, left at +X): where the pelvis has gone
+    when the head is lowest -- to the left or right when mostly sideways, else "backwards" (style) -- and
+    "recovering" when the head ends above 1 m again (the clip also shows getting back up)."""
+    k = int(joints[:, 15, 1].argmin())
+    dx, dz = joints[k, 0, 0] - joints[0, 0, 0], joints[k, 0, 2] - joints[0, 0, 2]
+    side, style = "", []
+    if abs(dx) > abs(dz):
+        side = "left" if dx > 0 else "right"
+    elif dz < 0:
+        style.append("backwards")
+    if joints[-1, 15, 1] > 1.0:
+        style.append("recovering")
+    return side, " ".join(style)
+
+
+def _fall_style(base: str, found: str) -> str:
+    """A fall's manner: the label's own ("spinning") wins over the direction; "recovering" is kept."""
+    if not base:
+        return found
+    return base + (" recovering" if "recovering" in found else "")
+
+
 def _pieces(clip_id: str, joints: np.ndarray) -> list[tuple[str, np.ndarray]]:
     if len(joints) >= 200:                                  # long takes -> 9.8 s windows
         return [(f"{clip_id}_w{k}", joints[s:s + WINDOW + 1])
@@ -462,10 +490,15 @@ def _process(job: ClipJob):
             joints = retarget_bvh(read_skeletal_motion(job.path, asf=job.asf), job.rig, fps=20.0).joints
         if not np.isfinite(joints).all():
             raise ValueError("the retargeted joints contain NaN or infinite values (a degenerate rig?)")
-        if job.detect_kick_side:
-            job.side = kick_side(joints)
-            job.captions, job.mirrored_captions = job.by_side[job.side]
-            job.mirrored_side = {"left": "right", "right": "left"}[job.side]
+        if job.detect_side:
+            from .actions import swap_side
+            if job.detect_side == "kick":
+                job.side = kick_side(joints)
+            else:
+                job.side, found = fall_direction(joints)
+                job.style = _fall_style(job.style, found)
+            job.captions, job.mirrored_captions = job.by_side[(job.side, job.style)]
+            job.mirrored_side = swap_side(job.side)
         if job.frame_range is not None:
             a, b = job.frame_range
             joints = joints[max(a, 0):min(b, len(joints))]
