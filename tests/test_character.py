@@ -21,7 +21,7 @@ RIGS = {   # name: (character file, the preset that must be detected, how many o
     "iclone": (f"{DATA}/bvh/cmu-iclone/001_01.bvh", "iclone", 22),
     "snu": (f"{EXTRA}/snu-martial-arts/data.zip::mrl.motion.critical/data/martial_arts_compact/motion/16_08_1.bvh",
             "snu", 22),
-    "m21": (f"{EXTRA}/m21-style/data.zip::m21_data/content/box-1.bvh", "cmu", 21),
+    "m21": (f"{EXTRA}/m21-style/data.zip::m21_data/content/box-1.bvh", "m21", 21),
 }
 
 

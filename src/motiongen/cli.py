@@ -34,8 +34,12 @@ def _cmd_data_build(args) -> None:
 
 
 def _cmd_data_stats(args) -> None:
-    from .data.dataset import dataset_stats
-    print(dataset_stats(args.dir))
+    from .data.dataset import corpus_stats, dataset_stats
+    if args.json:
+        import json
+        print(json.dumps(corpus_stats(args.dir, args.split), indent=1))
+    else:
+        print(dataset_stats(args.dir))
 
 
 def _cmd_data_show(args) -> None:
@@ -618,16 +622,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="build, summarise and look at motion datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    b = dsub.add_parser("build", help="build the corpus from BVH sets into the HumanML3D layout")
-    b.add_argument("--source", required=True, help="folder with the BVH sets (e.g. ../shared/data/bvh)")
+    b = dsub.add_parser("build", help="build the corpus from the mocap sets into the HumanML3D layout")
+    b.add_argument("--source", default="../shared/data",
+                   help="folder with the sets: ../shared/data (default; its bvh/ and extra-mocap/) or one of them")
     b.add_argument("--out", required=True, help="output folder (the standard HumanML3D layout)")
-    b.add_argument("--sets", nargs="+", help="only these sets (bandai-namco cmu cmu-iclone xia-style aalto-gait)")
+    b.add_argument("--sets", nargs="+", help="only these sets (default: all of bandai-namco cmu xia-style cmu-iclone "
+                   "aalto-gait hdm05 deepmimic ase-sword-shield snu-basketball snu-martial-arts "
+                   "snu-cmu69-tennis-indian m21-style)")
     b.add_argument("--limit", type=int, help="at most this many clips per set (for quick tries)")
     b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     _add_threads(b)
     b.set_defaults(func=_cmd_data_build)
     s = dsub.add_parser("stats", help="summarise a dataset folder")
     s.add_argument("dir")
+    s.add_argument("--json", action="store_true", help="print clips, minutes, actions and sources as JSON "
+                   "(needs the clips.csv that `motiongen data build` writes)")
+    s.add_argument("--split", choices=("train", "val", "test"), help="with --json: count this split only")
     s.set_defaults(func=_cmd_data_stats)
     sh = dsub.add_parser("show", help="render one item of a dataset as a stick figure (.mp4 or .gif)")
     sh.add_argument("dir")

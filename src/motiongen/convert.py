@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .io_utils import atomic_save_npy
-from .motion.bvh import read_bvh, write_bvh
+from .motion.bvh import write_bvh
+from .motion.readers import read_skeletal_motion
 from .motion.features import joints_to_features, recover_joints_from_features
 from .motion.render import render_motion
 from .motion.retarget import retarget_bvh
@@ -21,7 +22,7 @@ __all__ = ["load_motion", "convert", "LoadedMotion"]
 class LoadedMotion:
     joints: np.ndarray          # (T, J, 3) metres, Y up
     fps: float
-    kind: str                   # "bvh", "joints" or "features"
+    kind: str                   # "bvh", "skeletal" (ASF/AMC, DeepMimic, ASE), "joints" or "features"
     notes: list[str]
 
 
@@ -34,15 +35,15 @@ def load_motion(path: str, rig: str | None = None, fps: float = 20.0, units: str
     if p.is_dir():
         raise ValueError(f"{p}: is a directory; give a .bvh or .npy file")
     name = path.lower()
-    if name.endswith(".bvh"):
+    if name.endswith((".bvh", ".amc", ".npz", ".txt", ".json")):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = retarget_bvh(read_bvh(path), rig, fps=fps, units=units, up=up)
+            res = retarget_bvh(read_skeletal_motion(path), rig, fps=fps, units=units, up=up)
         if not np.isfinite(res.joints).all():
             raise ValueError(f"{path}: the retargeted joints contain NaN or infinite values (a degenerate rig?)")
         notes = [f"rig: {res.preset}; units: {res.units}; resampled to {fps:g} fps"]
         notes += [str(w.message) for w in caught]
-        return LoadedMotion(res.joints, fps, "bvh", notes)
+        return LoadedMotion(res.joints, fps, "bvh" if name.endswith(".bvh") else "skeletal", notes)
     if name.endswith(".npy"):
         try:
             arr = np.load(p, allow_pickle=False)
@@ -59,7 +60,8 @@ def load_motion(path: str, rig: str | None = None, fps: float = 20.0, units: str
         if not np.isfinite(joints).all():
             raise ValueError(f"{p}: contains NaN or infinite values")
         return LoadedMotion(joints, fps, kind, [f"read {kind} {arr.shape}"])
-    raise ValueError(f"{path}: unsupported input; expected .bvh (or archive.zip::member.bvh) or .npy")
+    raise ValueError(f"{path}: unsupported input; expected .bvh, .amc (its .asf beside it), a DeepMimic .txt/.json, "
+                     f"an ASE .npz (each also as archive.zip::member) or joints/features .npy")
 
 
 def convert(src: str, dst: str, rig: str | None = None, fps: float = 20.0, to: str | None = None,

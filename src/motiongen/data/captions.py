@@ -125,3 +125,108 @@ def pos_tokens(caption: str) -> list[str]:
             pos = "NOUN"
         out.append(f"{w}/{pos}")
     return out
+
+
+def action_captions(action: str, side: str, style: str, rng: np.random.Generator, n: int = 3) -> list[str]:
+    """``n`` distinct sentences for a clip of ``action`` (see :mod:`.actions`), its ``side`` (left/right/both/"")
+    and manner ``style``: "a person kicks with the left leg.", "someone squats down and stands back up."."""
+    from .actions import ACTION_PHRASES, STYLE_PHRASES
+    if action not in ACTION_PHRASES:
+        raise KeyError(f"no caption phrases for action {action!r}")
+    forms = ACTION_PHRASES[action]
+    key = "both" if side == "both" else ("side" if side in ("left", "right") else "")
+    phrases = [p.format(side=side) for p in forms.get(key) or forms.get("") or next(iter(forms.values()))]
+    if key == "side" and not forms.get("side"):
+        phrases = forms[""]
+    subjects = ["a person", "someone", "a man", "the person", "a woman"]
+    manners = [m for m in STYLE_PHRASES.get(style, BANDAI_STYLE.get(style, ([], [""]))[1]) if m] if style else []
+    candidates = []
+    for p in phrases:
+        for s in subjects:
+            candidates.append(f"{s} {p}" + (f" {manners[len(candidates) % len(manners)]}" if manners else ""))
+    out: list[str] = []
+    for i in rng.permutation(len(candidates)):
+        c = re.sub(r"\s+", " ", candidates[i]).strip() + "."
+        if c not in out and not any(c.split(" ", 2)[-1] == o.split(" ", 2)[-1] for o in out):
+            out.append(c)
+        if len(out) == n:
+            break
+    return out
+
+
+class HumanCaptionPool:
+    """Real sentences people wrote (HumanML3D captions-partial, KIT-ML annotations, Aalto descriptions, CMU trial
+    descriptions), indexed by the action they describe: a sentence is kept for an action when the keyword rules of
+    :func:`.actions.classify_text` give exactly that action and no second rule matches (so "walks then kicks" is
+    dropped), it has 3-16 words, and its side words agree with the clip's side."""
+
+    def __init__(self, sentences: list[str], exclude_words: set[str] | frozenset = frozenset()):
+        from .actions import ACTION_KEYWORDS
+        self.by_action: dict[str, list[str]] = {}
+        self.exclude_words = set(exclude_words)
+        seen = set()
+        for s in sentences:
+            s = " ".join(s.strip().split())
+            low = s.lower().rstrip(".")
+            words = low.split()
+            if not 3 <= len(words) <= 16 or low in seen or re.search(r"\b(sit|sits|sitting|chair|stairs|not)\b|n't", low) \
+                    or self.exclude_words.intersection(re.findall(r"[a-z]+", low)):
+                continue
+            seen.add(low)
+            hits = {a for pat, a in ACTION_KEYWORDS if re.search(pat, low)}
+            if len(hits) != 1:
+                continue
+            self.by_action.setdefault(hits.pop(), []).append(low[0].lower() + low[1:] + ".")
+        for v in self.by_action.values():
+            v.sort()
+
+    def sample(self, action: str, side: str, rng: np.random.Generator, n: int = 2) -> list[str]:
+        pool = self.by_action.get(action, [])
+        other = {"left": "right", "right": "left"}.get(side)
+        ok = [s for s in pool if not (other and re.search(rf"\b{other}\b", s))
+              and not (side in ("", "both") and re.search(r"\b(left|right)\b", s))]
+        if not ok:
+            return []
+        idx = rng.choice(len(ok), size=min(n, len(ok)), replace=False)
+        return [ok[i] for i in sorted(idx)]
+
+    @classmethod
+    def from_shared(cls, data_root) -> HumanCaptionPool:
+        """The pool from ``data_root`` (``../shared/data``); missing files are skipped."""
+        import csv
+        import json
+        from pathlib import Path
+        root = Path(data_root)
+        sents: list[str] = []
+        p = root / "humanml3d" / "captions-partial" / "captions_2427_ids.json"
+        if p.is_file():
+            for caps in json.loads(p.read_text()).values():
+                sents += [c[2] for c in caps]
+        p = root / "kit-ml" / "annotations.json"
+        if p.is_file():
+            for item in json.loads(p.read_text()).values():
+                sents += [a["text"] for a in item.get("annotations", [])]
+        p = root / "bvh" / "aalto-gait" / "labels.csv"
+        if p.is_file():
+            with open(p, newline="", encoding="utf-8") as f:
+                for r in csv.DictReader(f):
+                    sents += [c for c in r["english_descriptions"].split("|")]
+        p = root / "bvh" / "cmu" / "cmu_trial_descriptions.csv"
+        if p.is_file():
+            with open(p, newline="", encoding="utf-8", errors="replace") as f:
+                for r in csv.DictReader(f):
+                    d = r.get("Motion Description") or ""
+                    if len(d.split()) >= 3:
+                        sents.append("a person: " + d)
+        return cls(sents, frozen_paraphrase_words())
+
+
+def frozen_paraphrase_words() -> set[str]:
+    """The key words of the frozen wording-robustness set (``benchmarks/data/paraphrases_test.json`` in a source
+    checkout): retrieved human sentences that use one are left out, so no training caption shares them."""
+    import json
+    from pathlib import Path
+    p = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "paraphrases_test.json"
+    if not p.is_file():
+        return set()
+    return {w for r in json.loads(p.read_text())["rules"] for w in r["key_words"]}

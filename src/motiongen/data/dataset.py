@@ -224,6 +224,31 @@ def dataset_stats(root: str | Path) -> str:
     return "\n".join(lines)
 
 
+def corpus_stats(root: str | Path, split: str | None = None) -> dict:
+    """``{"clips", "minutes", "actions": {action: clips}, "sources": {set: clips}, ...}`` of a corpus built by
+    ``motiongen data build`` (from its ``clips.csv``; a clip is one motion file, mirrored copies included);
+    ``split`` (train/val/test) counts that split only. ``unmirrored_clips`` leaves the mirrored copies out."""
+    import csv
+    root = Path(root)
+    table = _require(root / "clips.csv", "clips.csv (written by `motiongen data build`)")
+    motion_dir = _require(root / "new_joint_vecs", "folder new_joint_vecs/")
+    with open(table, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if split is None or r["split"] == split]
+    actions: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    sides: dict[str, int] = {}
+    frames = 0
+    for r in rows:
+        actions[r["action"]] = actions.get(r["action"], 0) + 1
+        sources[r["source"]] = sources.get(r["source"], 0) + 1
+        sides[r["side"]] = sides.get(r["side"], 0) + 1
+        frames += len(np.load(motion_dir / f"{r['id']}.npy", mmap_mode="r"))
+    return {"clips": len(rows), "minutes": round(frames / 20.0 / 60.0, 2), "split": split or "all",
+            "unmirrored_clips": sum(1 for r in rows if not r["id"].startswith("M")),
+            "actions": dict(sorted(actions.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "sources": dict(sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))), "sides": sides}
+
+
 def show_item(root: str | Path, mid: str, out: str | Path) -> Path:
     """Render one motion of a dataset (its joints, recovered from the features when new_joints/ is absent)."""
     from ..motion.features import recover_joints_from_features

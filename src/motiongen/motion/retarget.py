@@ -39,6 +39,8 @@ class RigPreset:
     description: str
     joints: dict[str, str | tuple[str, ...] | Lerp] = field(default_factory=dict)
     drop_first_frame: bool = False   # e.g. a prepended T-pose
+    # SMPL joint -> factor: move it along its bone from the parent (a rig whose "hand" joint sits mid-forearm)
+    extend: dict[str, float] = field(default_factory=dict)
 
 
 def normalize_joint_name(name: str) -> str:
@@ -76,7 +78,8 @@ PRESETS: dict[str, RigPreset] = {
         "pelvis": "Hips", "spine1": "Spine", "spine2": Lerp("spine1", "spine3"), "spine3": "Spine1",
         "neck": "Neck1", "head": "Head", "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg",
         "{side}_ankle": "{Side}Foot", "{side}_foot": "{Side}ToeBase", "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5),
-        "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+        "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm",
+        "{side}_wrist": "{Side}FingerBase",     # CMU's Hand is Acclaim's "wrist" bone: the lower forearm
     })),
     "cmu-3dsmax": RigPreset("cmu-3dsmax", "CMU mocap BVH, 3ds Max names (LeftHip, LeftCollar, LeftShoulder, ...)", _sides({
         "pelvis": "Hips", "spine1": "Chest", "spine2": Lerp("spine1", "spine3"), "spine3": "Chest2", "neck": "Neck",
@@ -111,6 +114,54 @@ PRESETS: dict[str, RigPreset] = {
         "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
     })),
 }
+PRESETS.update({
+    "snu": RigPreset("snu", "SNU Movement Research Lab 22-joint rig (Hips, Spine-Spine2, Neck, Head, LeftShoulder..."
+                     "LeftHand, LeftUpLeg...LeftToe): basketball, martial arts, CMU 69 retargeted", _sides({
+        "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head",
+        "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg", "{side}_ankle": "{Side}Foot",
+        "{side}_foot": "{Side}Toe", "{side}_collar": "{Side}Shoulder", "{side}_shoulder": "{Side}Arm",
+        "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+    })),
+    "m21": RigPreset("m21", "m21 style-transfer rig, 21 joints (CMU names without LowerBack/Neck: Spine, Spine1, "
+                     "Neck1, LeftShoulder...; clavicles interpolated)", _sides({
+        "pelvis": "Hips", "spine1": "Spine", "spine2": Lerp("spine1", "spine3"), "spine3": "Spine1",
+        "neck": "Neck1", "head": "Head", "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg",
+        "{side}_ankle": "{Side}Foot", "{side}_foot": "{Side}ToeBase",
+        "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5), "{side}_shoulder": "{Side}Arm",
+        "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+    }), extend={"left_wrist": 1.5, "right_wrist": 1.5}),   # its Hand is CMU's: the start of the lower forearm
+    "tennis": RigPreset("tennis", "SNU tennis rig, 20 joints (no neck joint: 'HEad' sits at the neck's base, its End "
+                        "Site is the head; LeftShoulder1 / RightShoulder are the clavicles)", _sides({
+        "pelvis": "Hips", "spine1": "Spine", "spine2": Lerp("spine1", "spine3"), "spine3": "Spine1", "neck": "HEad",
+        "head": "HEad_End", "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg", "{side}_ankle": "{Side}Foot",
+        "{side}_foot": "{Side}Toes", "{side}_collar": ("{Side}Shoulder1", "{Side}Shoulder"),
+        "{side}_shoulder": "{Side}Arm", "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
+    })),
+    "acclaim": RigPreset("acclaim", "Acclaim ASF/AMC bones (CMU, HDM05): root, lfemur, ltibia, lfoot, ltoes, "
+                         "upperback, thorax, upperneck, head, lhumerus, lradius, lhand (Acclaim's 'wrist' bone is the lower "
+                         "forearm, so the wrist is where 'hand' starts)", _sides({
+        "pelvis": "root", "spine1": "upperback", "spine2": Lerp("spine1", "spine3"), "spine3": "thorax",
+        "neck": "upperneck", "head": "head", "{side}_hip": "{s}femur", "{side}_knee": "{s}tibia",
+        "{side}_ankle": "{s}foot", "{side}_foot": "{s}toes", "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5),
+        "{side}_shoulder": "{s}humerus", "{side}_elbow": "{s}radius", "{side}_wrist": "{s}hand",
+    })),
+    "deepmimic": RigPreset("deepmimic", "DeepMimic humanoid3d (root, chest, neck, right_hip...; wrists, balls of the "
+                           "feet and head derived as End Sites by motiongen.motion.deepmimic)", _sides({
+        "pelvis": "root", "spine1": Lerp("pelvis", "spine2", 0.45), "spine2": "chest",
+        "spine3": Lerp("spine2", "neck", 0.25), "neck": "neck", "head": "neck_End", "{side}_hip": "{side}_hip",
+        "{side}_knee": "{side}_knee", "{side}_ankle": "{side}_ankle", "{side}_foot": "{side}_ankle_End",
+        "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5), "{side}_shoulder": "{side}_shoulder",
+        "{side}_elbow": "{side}_elbow", "{side}_wrist": "{side}_elbow_End",
+    })),
+    "ase": RigPreset("ase", "ASE / AMP humanoid (pelvis, torso, head, right_upper_arm...; props dropped, balls of the "
+                     "feet and head derived by motiongen.motion.ase)", _sides({
+        "pelvis": "pelvis", "spine1": Lerp("pelvis", "spine2", 0.45), "spine2": "torso",
+        "spine3": Lerp("spine2", "neck", 0.25), "neck": "head", "head": "head_End", "{side}_hip": "{side}_thigh",
+        "{side}_knee": "{side}_shin", "{side}_ankle": "{side}_foot", "{side}_foot": "{side}_foot_End",
+        "{side}_collar": Lerp("spine3", "{side}_shoulder", 0.5), "{side}_shoulder": "{side}_upper_arm",
+        "{side}_elbow": "{side}_lower_arm", "{side}_wrist": "{side}_hand",
+    })),
+})
 PRESETS["cmu-iclone"] = RigPreset("cmu-iclone", "CMU trials on the iClone rig with a prepended T-pose frame (dropped)",
                                   PRESETS["iclone"].joints, drop_first_frame=True)
 
@@ -260,6 +311,10 @@ def retarget_bvh(bvh: BVH, preset: str | RigPreset | None = None, fps: float = 2
             progressed = True
         if not progressed:
             raise ValueError(f"preset {rig.name!r}: cannot interpolate {pending}")
+    for smpl_name, factor in rig.extend.items():
+        k = HUMANML3D.joint_index(smpl_name)
+        p = HUMANML3D.parents[k]
+        out[:, k] = out[:, p] + factor * (out[:, k] - out[:, p])
     if rig.drop_first_frame and t > 1:
         out = out[1:]
     if up.lower() == "z":
