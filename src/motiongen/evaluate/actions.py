@@ -39,7 +39,7 @@ FPS = 20.0
 
 #: thresholds (metres, m/s, degrees); tuned on the validation split (see the module docstring)
 KICK_RISE_M = 0.4
-AIRBORNE_M = 0.06            # a foot this far above the floor is off it (HumanML3D's contact test uses ~0.05 m)
+AIRBORNE_M = 0.08            # the lowest foot joint this far above the floor: both feet are off it
 SQUAT_DROP = 0.30            # pelvis drop as a share of the standing pelvis height
 LOW_PELVIS_M = 0.45          # lying / fallen / before getting up: the pelvis at most this high
 HIGH_PELVIS_M = 0.75         # stood up
@@ -155,8 +155,7 @@ def _kick(j, side, spec, fps):
 def _airborne(j, side, spec, fps):
     fl = floor_height(j, spec)
     feet = _idx(spec, "left_ankle", "right_ankle", "left_foot", "right_foot")
-    rest = np.percentile(j[:, feet, 1], 10, axis=0)           # each joint's own height when on the floor
-    off = (j[:, feet, 1] - np.maximum(rest, fl)).min(axis=1) > AIRBORNE_M
+    off = j[:, feet, 1].min(axis=1) - fl > AIRBORNE_M          # even the lowest foot joint is off the floor
     return bool((off[1:] & off[:-1]).any())
 
 
