@@ -17,7 +17,8 @@ are for actions with at least 10), the real clips of the split and the share of 
 
 ``--per-action`` clips of each action (evenly over the split) x ``--samples`` seeds are generated; keep the
 default for a quick run and raise both for figures to quote. Below the table: for in-place gestures, the legs'
-speed (knees and ankles) and the in-place drift against the real clips of the same actions, and each mode's jerk
+speed (knees and ankles), the in-place drift against the real clips of the same actions and how many samples have
+the hands right and the legs still, and each mode's jerk
 against real. ``--real-only`` skips the model (use ``--split val`` to tune the rules' thresholds there).
 """
 from __future__ import annotations
@@ -76,15 +77,18 @@ def load_labelled(root: Path, split: str) -> list[dict]:
                         "side": (r.get("side") or "").strip().lower(), "caption": cap})
         return out
     ids = (root / f"{split}.txt").read_text().split()
+    seen = set()
     for item in ids:
-        if item.startswith("M"):
+        clip = re.sub(r"_w\d+$", "", item)
+        if item.startswith("M") or clip in seen:        # mirror copies and later windows of a clip
             continue
+        seen.add(clip)
         cap = _first_caption(root, item)
         if cap is None:
             continue
         action, side = action_of_caption(cap)
         if action is not None:
-            out.append({"id": item, "item": item, "action": action, "side": side, "caption": cap})
+            out.append({"id": clip, "item": item, "action": action, "side": side, "caption": cap})
     return out
 
 
@@ -116,7 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
-    from motiongen.evaluate.actions import GESTURES, RULES, check_action, drift, leg_speed
+    from motiongen.evaluate.actions import GESTURES, RULES, check_action, drift, gesture_parts, leg_speed
     from motiongen.evaluate.quality import motion_quality
 
     root = Path(args.data)
@@ -157,7 +161,7 @@ def main(argv=None) -> int:
                  "real": float(np.mean(real[a])) if real[a] else None} for a in actions}
 
     gen: dict[tuple[str, str], dict[str, list]] = {}
-    gen_legs, gen_drift, gen_jerk = {}, {}, {}
+    gen_legs, gen_drift, gen_jerk, gen_parts = {}, {}, {}, {}
     if not args.real_only:
         from motiongen.pipeline import MotionPipeline, Prompt, default_model_dir
         rules = json.loads((HERE / "data" / "paraphrases_test.json").read_text())["rules"]
@@ -189,6 +193,7 @@ def main(argv=None) -> int:
                             leg_speed(j))
                         gen_drift.setdefault((mode, wording), collections.defaultdict(list))[c["action"]].append(
                             drift(j))
+                        gen_parts.setdefault((mode, wording), []).append(gesture_parts(c["action"], j, c["side"]))
                     gen_jerk.setdefault((mode, wording), []).append(motion_quality(j)["jerk"])
                 gen[(mode, wording)] = res
                 print(f"# {Path(mdir).name} {mode} ({pipe.diffusion.x0_lowpass_hz:g} Hz band limit, cleanup "
@@ -226,8 +231,11 @@ def main(argv=None) -> int:
             legs = [x for a in gest for x in gen_legs.get(key, {}).get(a, [])]
             dr = [x for a in gest for x in gen_drift.get(key, {}).get(a, [])]
             if legs:
+                parts = gen_parts.get(key, [])
                 print(f"  {key[0]} {key[1]}: legs {np.mean(legs):.2f} m/s = {np.mean(legs) / rl:.1f}x real "
-                      f"(target 2x), drift {np.mean(dr):.2f} m (target 0.1 m)")
+                      f"(target 2x), drift {np.mean(dr):.2f} m (target 0.1 m); hands right in "
+                      f"{np.mean([p['hands'] for p in parts]):.0%}, legs still in "
+                      f"{np.mean([p['legs_still'] for p in parts]):.0%} of {len(parts)}")
                 extra["gestures"][f"{key[0]} {key[1]}"] = {"leg_speed": float(np.mean(legs)),
                                                            "drift": float(np.mean(dr))}
     if real_jerk:

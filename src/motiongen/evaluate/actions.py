@@ -8,13 +8,14 @@ would let a wrong motion pass (a wave whose legs walk fails: gestures must keep 
 * jump, hop: both feet are off the floor together (for at least two frames);
 * squat: the pelvis drops well below its standing height; lie down: the pelvis ends near the floor;
   get up: it starts low and ends high; fall: it ends low; crawl: it stays low while the body travels;
-* throw: a hand moves fast along the facing direction while above the shoulder; punch: a hand moves fast forward
+* throw: a hand moves fast above the shoulder, and forward; reach up: a hand rises to shoulder height or above; punch: a hand moves fast forward
   at chest height or above; pick up / put down: a hand reaches near the floor;
 * wave: the named hand(s) at shoulder height or above for a share of the frames; raise hands: the named
   hand(s) rise well above rest to shoulder height; both with the legs still (mean knee and ankle speed); bow: the
   trunk leans forward with the legs still; other in-place gestures (guide, call, respond): the legs still;
 * turn: the heading turns more than 45 degrees the named way;
-* walk, run, dash: forward speed within the action's range (walk with a side: travels or turns that way);
+* sidestep: the pelvis travels to the named side of the initial facing;
+* walk: speed within the range of walks; run, dash: faster, with flight phases (or faster than any walk) (walk with a side: travels or turns that way);
   walk backwards: moves backwards; dance: the limbs move a lot relative to the pelvis.
 
 The thresholds were chosen on the validation split of the corpus (``python benchmarks/actions.py --split val
@@ -31,7 +32,7 @@ import numpy as np
 
 from ..skeleton import HUMANML3D, SkeletonSpec
 
-__all__ = ["RULES", "GESTURES", "check_action", "action_of_caption", "leg_speed", "drift", "heading_change",
+__all__ = ["RULES", "GESTURES", "check_action", "gesture_parts", "action_of_caption", "leg_speed", "drift", "heading_change",
            "forward_speed", "floor_height", "normalise_action", "SIDES"]
 
 SIDES = ("left", "right", "both", "")
@@ -44,7 +45,8 @@ SQUAT_DROP = 0.30            # pelvis drop as a share of the standing pelvis hei
 LOW_PELVIS_M = 0.45          # lying / fallen / before getting up: the pelvis at most this high
 HIGH_PELVIS_M = 0.75         # stood up
 CRAWL_PELVIS_M = 0.65
-THROW_SPEED = 3.0            # m/s of the wrist along the facing direction
+THROW_SPEED = 2.5            # m/s of the wrist above the shoulder ...
+THROW_FORWARD_SPEED = 1.0    # ... and along the facing direction
 PUNCH_SPEED = 2.0
 NEAR_FLOOR_M = 0.35          # a hand this near the floor has reached it
 HAND_UP_MARGIN_M = 0.1       # "at shoulder height": the wrist at most this far below the shoulder
@@ -54,11 +56,14 @@ STILL_LEGS = 0.12            # m/s: mean knee + ankle speed of an in-place gestu
 BOW_LEAN_DEG = 25.0
 TURN_DEG = 45.0
 WALK_SPEED = (0.3, 2.2)
-RUN_SPEED = 1.4
+RUN_SPEED = 1.15             # with flight phases ...
+FAST_RUN_SPEED = 1.8         # ... or faster than any walk
+FLIGHT_M = 0.03              # the lowest foot joint this high in the top 5% of frames: there are flight phases
+SIDESTEP_M = 0.3             # travel to the named side of the initial facing
 BACKWARDS_SPEED = 0.15
 DANCE_LIMB_SPEED = 0.5       # m/s: wrists and ankles relative to the pelvis
 
-GESTURES = ("wave", "raise hands", "bow", "guide", "call", "respond", "clap", "point", "salute", "nod")
+GESTURES = ("wave", "raise hands", "bow", "guide", "call", "respond", "beckon", "clap", "point", "salute", "nod")
 
 
 def _j(joints) -> np.ndarray:
@@ -194,11 +199,13 @@ def _hand_forward_speed(j, s, spec, fps):
 
 
 def _throw(j, side, spec, fps):
+    """A hand above the shoulder moves fast (overhead and two-handed throws included) and forward."""
     for s in _sides(side):
         fwd = _hand_forward_speed(j, s, spec, fps)
         w, sh = spec.joint_index(f"{s}_wrist"), spec.joint_index(f"{s}_shoulder")
+        speed = np.linalg.norm(np.diff(j[:, w], axis=0), axis=-1) * fps
         above = (j[1:, w, 1] > j[1:, sh, 1]) | (j[:-1, w, 1] > j[:-1, sh, 1])
-        if (fwd[above] > THROW_SPEED).any():
+        if ((speed > THROW_SPEED) & above).any() and (fwd > THROW_FORWARD_SPEED).any():
             return True
     return False
 
@@ -250,6 +257,19 @@ def _raise(j, side, spec, fps):
     return bool(_hand_raised(j, side, spec) and _still(j, spec, fps))
 
 
+def gesture_parts(action: str, joints, side: str = "", spec: SkeletonSpec = HUMANML3D,
+                  fps: float = FPS) -> dict[str, bool] | None:
+    """The two halves of a gesture's rule apart: ``hands`` (the named hands do the gesture) and ``legs_still``;
+    None for actions that are not in-place gestures."""
+    a = normalise_action(action)
+    if a not in GESTURES:
+        return None
+    j = _j(joints)
+    hands = {"wave": lambda: _hand_up(j, side, spec, WAVE_UP_SHARE),
+             "raise hands": lambda: _hand_raised(j, side, spec)}.get(a, lambda: True)()
+    return {"hands": bool(hands), "legs_still": bool(_still(j, spec, fps))}
+
+
 def _bow(j, side, spec, fps):
     neck = j[:, spec.joint_index("neck")] - j[:, 0]
     f = _facing(j, spec)
@@ -280,9 +300,21 @@ def _walk(j, side, spec, fps):
     return True
 
 
+def _sidestep(j, side, spec, fps):
+    lat = _lateral_displacement(j, spec)
+    if side == "left":
+        return lat > SIDESTEP_M
+    if side == "right":
+        return lat < -SIDESTEP_M
+    return abs(lat) > SIDESTEP_M
+
+
 def _run(j, side, spec, fps):
+    """Faster than a walk, with flight phases (or plainly too fast for a walk): walks reach 1.6 m/s, jogs 1.2."""
     speed = np.linalg.norm(np.diff(j[:, 0, [0, 2]], axis=0), axis=-1).mean() * fps
-    return bool(speed > RUN_SPEED)
+    feet = _idx(spec, "left_ankle", "right_ankle", "left_foot", "right_foot")
+    flight = np.percentile(j[:, feet, 1].min(axis=1) - floor_height(j, spec), 95) > FLIGHT_M
+    return bool(speed > RUN_SPEED and (flight or speed > FAST_RUN_SPEED))
 
 
 def _walk_backwards(j, side, spec, fps):
@@ -301,13 +333,16 @@ RULES: dict[str, Rule] = {
     "get up": _get_up, "fall": _fall, "crawl": _crawl, "throw": _throw, "punch": _punch,
     "pick up": _reach_floor, "put down": _reach_floor, "wave": _wave, "raise hands": _raise, "bow": _bow,
     "guide": _gesture, "call": _gesture, "respond": _gesture, "turn": _turn, "walk": _walk, "run": _run,
-    "dash": _run, "walk backwards": _walk_backwards, "dance": _dance,
+    "dash": _run, "walk backwards": _walk_backwards, "dance": _dance, "sidestep": _sidestep,
+    "jumping jack": _airborne, "beckon": _gesture,
+    "reach up": lambda j, side, spec, fps: _hand_raised(j, side, spec),
 }
 
 _ALIASES = {"raise hand": "raise hands", "raise": "raise hands", "raise-up": "raise hands", "lift hands": "raise hands",
             "walk back": "walk backwards", "walk-back": "walk backwards", "walk backward": "walk backwards",
             "jog": "run", "sprint": "dash", "lie": "lie down", "stand up": "get up", "pickup": "pick up",
-            "bye": "wave", "byebye": "wave", "dance-long": "dance", "dance-short": "dance"}
+            "bye": "wave", "byebye": "wave", "run backwards": "walk backwards", "box": "punch",
+            "raise up": "raise hands", "dance-long": "dance", "dance-short": "dance"}
 
 
 def normalise_action(action: str) -> str:
