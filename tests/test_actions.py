@@ -210,3 +210,21 @@ def test_known_actions_are_built_from_a_corpus_and_checked_in_the_pipeline(tmp_p
     from motiongen.models.pretrained import ModelFileError
     with pytest.raises(ModelFileError, match="known_actions.json"):
         MotionPipeline.from_pretrained(mdir)
+
+
+@needs_shared
+def test_travel_rules_read_speed_direction_and_flight(kick_left):
+    stand = np.repeat(kick_left[:1], 60, axis=0)
+    t = np.arange(60)[:, None] / 20.0
+
+    def moved(dx_per_s, dz_per_s):
+        out = stand.copy()
+        out[:, :, 0] += dx_per_s * t
+        out[:, :, 2] += dz_per_s * t
+        return out
+    walk, fast, back, left = moved(0, 1.0), moved(0, 2.5), moved(0, -0.6), moved(0.4, 0)   # facing +z, left = +x
+    assert check_action("walk", walk) and not check_action("run", walk)      # no flight phase, walking speed
+    assert check_action("run", fast) and not check_action("walk", fast)
+    assert check_action("walk backwards", back) and not check_action("walk backwards", walk)
+    assert check_action("sidestep", left, "left") and not check_action("sidestep", left, "right")
+    assert check_action("run backwards", back)                              # the broad corpus's label, aliased
