@@ -186,3 +186,23 @@ def test_page_openapi_and_vendored_three_are_served(model_dir, tmp_path):
     assert "MIT" in client.get("/static/vendor/three/LICENSE").text
     spec = client.get("/openapi.json").json()
     assert {"/api/generate", "/api/edit", "/api/results", "/api/jobs/{job_id}"} <= set(spec["paths"])
+
+
+def test_a_request_the_model_has_not_learned_is_generated_with_a_warning(model_dir, tmp_path):
+    import shutil
+
+    from motiongen.known_actions import KnownActions, write_known_actions
+    known_dir = tmp_path / "knows"
+    shutil.copytree(model_dir, known_dir)
+    write_known_actions(known_dir, KnownActions({"walk": ["a person walks forward."],
+                                                 "wave": ["a person waves the right hand."]}))
+    client, _ = _client(known_dir, tmp_path / "store")
+    sit = _wait(client, client.post("/api/generate", json={"text": "a person sits down on a chair", "seconds": 1,
+                                                           "steps": 2}).json()["job"]["id"])
+    assert sit["status"] == "done"
+    res = client.get(f"/api/results/{sit['result']}").json()
+    assert "has not learned" in res["warning"] and "nearest actions it knows: " in res["warning"]
+    assert len(res["sample_data"]) == 1                      # generated all the same
+    walk = _wait(client, client.post("/api/generate", json={"text": "a person walks forward", "seconds": 1,
+                                                            "steps": 2}).json()["job"]["id"])
+    assert "warning" not in client.get(f"/api/results/{walk['result']}").json()

@@ -182,6 +182,12 @@ def _generate(args) -> None:
         motions = pipe.generate(prompts, args.seconds, num_samples=args.num_samples, seed=args.seed,
                                 batch_size=args.batch_size, literal=args.literal or controlled,
                                 cleanup=not args.no_cleanup, control=control, **common)
+    warned = set()
+    for m in motions:                 # one line per request the model has not learned (generated all the same)
+        u = m.meta.get("unknown_action")
+        if u and m.text not in warned:
+            warned.add(m.text)
+            print(f"motiongen generate: warning: {u['message']}", file=sys.stderr)
     shown = set()
     for m in motions:
         if m.meta.get("read_as_plan") and m.text not in shown:

@@ -14,6 +14,14 @@ left hand" comes out as waving in place. A plan lets FineMoGen do both. The rule
   lost (`python benchmarks/headline.py` measures both readings with the shipped model);
 * anything else is left as it is (``None``): the sentence is generated literally.
 
+Every clause a plan is made of must be about a motion (name a motion verb, :func:`is_motion_clause`): a piece
+without one is never a stage or a part sentence of its own. A trailing manner phrase (", as if completely
+drained", "like an old man", "in a tired way") belongs to the whole sentence, so it is kept on every clause of the
+split ("a person walks forward, as if completely drained" / "a person waves with the left hand, as if completely
+drained"); adverbs ("slowly"), sides and counts ("waves twice") stay inside their clause; a second clause must start
+with its verb ("walks back and forth and waves" splits before "waves", not after "back"); sentences without
+"then" ("A person walks forward. A person sits down.") are read in order when each is about a motion.
+
 Clauses without a subject ("waves with the left hand") get the sentence's subject ("a person"). The result is
 always a valid :class:`~motiongen.plan.Plan`; ``motiongen generate`` prints the plan it used and
 ``--literal`` turns this off.
@@ -24,19 +32,86 @@ import re
 
 from .plan import Plan
 
-__all__ = ["plan_from_sentence"]
+__all__ = ["plan_from_sentence", "is_motion_clause", "MOTION_VERBS"]
 
 _THEN = re.compile(r"\s*(?:[,;.]\s*|\s)(?:and\s+)?(?:then|after that|afterwards|next)\b\s*,?\s*", re.IGNORECASE)
-_WHILE = re.compile(r"\s+(?:while|whilst|as)\s+", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[a-z0-9)])\s*[.;!?]\s+(?=[A-Za-z])")
+_WHILE = re.compile(r"\s*,?\s+(?:while|whilst|as)\s+", re.IGNORECASE)
 _AND = re.compile(r"\s*,?\s+and\s+", re.IGNORECASE)
-_SUBJECT = re.compile(r"^(a|the|an)\s+(person|man|woman|human|figure|character|guy|girl|boy)\b|^(someone|somebody|"
-                      r"he|she|they)\b", re.IGNORECASE)
+_SUBJECT = re.compile(r"^(?:(?:a|the|an|this|that)\s+(?:[a-z-]+\s+){0,2}?)?(?:person|man|woman|human|figure|"
+                      r"character|guy|girl|boy|subject|individual)s?\b|^(?:men|women|people)\b|^(?:someone|somebody|he|she|they)\b",
+                      re.IGNORECASE)
+_CONNECTIVE = re.compile(r"^(?:(?:and|then|finally|next|afterwards|after that|also)\b[\s,]*)+", re.IGNORECASE)
 _UPPER = [(("left_arm",), re.compile(r"\bleft\s+(?:hand|arm|wrist|elbow)s?\b", re.I)),
           (("right_arm",), re.compile(r"\bright\s+(?:hand|arm|wrist|elbow)s?\b", re.I)),
           (("left_arm", "right_arm"), re.compile(r"\b(?:both|two)\s+(?:hands|arms)\b|\b(?:hands|arms)\b", re.I)),
           (("head",), re.compile(r"\b(?:head|nods?|nodding)\b", re.I))]
 _UPPER_VERBS = re.compile(r"\b(?:wav(?:es|ing|e)|claps?|clapping|raises?|lifts?|points?|salutes?)\b", re.I)
 _LOWER = ("left_leg", "right_leg", "pelvis")
+
+#: verbs of motion (stems; regular -s/-es/-ed/-ing forms are matched) and irregular forms
+MOTION_VERBS = (
+    "walk run jog jump hop skip kick punch wave raise lift lower put place pick throw toss catch turn spin rotate "
+    "twist bend bow squat sit stand lie lay crawl climb step move go come stroll march dance swing stretch reach "
+    "point clap nod shake stomp stamp lean kneel fall get rise roll push pull grab hold carry drink eat wipe brush "
+    "wash play swim crouch duck dodge hit strike slash stab salute bounce shuffle stagger limp sneak tiptoe trot "
+    "sprint dash pace circle rub scratch touch tap flap shrug look gesture beckon cross lunge flip cartwheel rock "
+    "sway wobble balance perform do make take hoist hurtle trek veer incline greet tilt drop leap bound skate ski "
+    "box fight block swat sweep mop stir pour open close press type write draw paint shoot aim flex fold unfold "
+    "wiggle shift glide sidestep backpedal hurry rush wander amble strut stride prance skid slide slip trip "
+    "stumble tumble land launch kneel hug wrap embrace lay mimic imitate act pretend exercise warm stride hike "
+    "approach return retreat advance head proceed travel cover extend straighten arch curl hunch slouch raise "
+    "elevate wave signal motion hail applaud knock bang pat slap juggle dribble bat golf row paddle pedal ride "
+    "vault dive crawl scoot jiggle shimmy twirl pivot swivel sprawl stoop recline collapse faint trudge plod "
+    "lumber tread sashay saunter waddle scurry scamper stalk creep prowl leap lurch").split()
+_IRREGULAR = ("ran sat stood lay lain fell got rose risen threw thrown took taken made did does done went gone came "
+              "swam swum hit held caught swung struck spun bent knelt leapt stepped dug drew drank ate shook").split()
+
+
+def _forms(verb: str) -> set[str]:
+    out = {verb, verb + "s", verb + "es", verb + "ed", verb + "ing", verb + verb[-1] + "ing", verb + verb[-1] + "ed"}
+    if verb.endswith("e"):
+        out |= {verb + "d", verb[:-1] + "ing"}
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        out |= {verb[:-1] + "ies", verb[:-1] + "ied"}
+    return out
+
+
+_VERB_FORMS = sorted({f for v in MOTION_VERBS for f in _forms(v)} | set(_IRREGULAR), key=len, reverse=True)
+_VERB_RE = re.compile(r"\b(?:" + "|".join(_VERB_FORMS) + r")\b", re.IGNORECASE)
+_MANNER_TAIL = re.compile(r"\s*,?\s+(?:as if|as though|like (?:a|an|the|someone|somebody|he|she|they|it|his|her)\b|"
+                          r"in an? (?:[a-z-]+,? ){0,3}(?:way|manner|fashion|style|mood|hurry)\b|with (?:an? )?"
+                          r"(?:[a-z-]+ ){0,2}(?:attitude|mood|energy|pride|confidence)\b)[^.;]*$", re.IGNORECASE)
+_LEAD_WORDS = re.compile(r"^(?:(?:also|then|and|again|slowly|quickly|carefully|gently|suddenly|briskly|calmly|"
+                         r"happily|sadly|angrily|\w+ly)\s+)*", re.IGNORECASE)
+
+
+def is_motion_clause(clause: str) -> bool:
+    """Whether a clause names a motion (a motion verb in any regular or irregular form)."""
+    return bool(_VERB_RE.search(clause))
+
+
+def _starts_with_verb(clause: str) -> bool:
+    """A clause that can stand as its own action: (subject) (adverbs) verb ..."""
+    c = clause.strip(" ,.;")
+    m = _SUBJECT.match(c)
+    if m:
+        c = c[m.end():].strip()
+    c = re.sub(r"^(?:is|are|was|were|keeps|starts|begins|continues)\s+(?:to\s+)?", "", c, flags=re.I)
+    c = _LEAD_WORDS.sub("", c)
+    m = _VERB_RE.match(c)
+    return bool(m)
+
+
+def _split_manner(clause: str) -> tuple[str, str]:
+    """(clause, trailing manner phrase such as ", as if completely drained" or "")."""
+    m = _MANNER_TAIL.search(clause)
+    if not m or not clause[:m.start()].strip():
+        return clause, ""
+    core = clause[:m.start()].rstrip(" ,")
+    if not is_motion_clause(core):
+        return clause, ""
+    return core, ", " + m.group(0).strip(" ,")
 
 
 def _subject(text: str) -> str:
@@ -45,9 +120,11 @@ def _subject(text: str) -> str:
 
 
 def _with_subject(clause: str, subject: str) -> str:
-    clause = clause.strip(" ,.;")
-    if _SUBJECT.match(clause):
+    clause = _CONNECTIVE.sub("", clause.strip(" ,.;")).strip(" ,.;")
+    if _SUBJECT.match(clause) or re.match(r"(?:a|an|the)\s", clause, re.I):   # its own subject ("a referee ...")
         return clause
+    if re.search(r",\s*(?:(?:a|an|the)\s+\w+|someone|somebody|he|she|they)\s", clause, re.I):
+        return clause                           # "while dribbling a ball, a person turns": the subject is inside
     return f"{subject} {clause}"
 
 
@@ -62,28 +139,46 @@ def _upper_parts(clause: str) -> tuple[str, ...] | None:
 
 def _stage(clause: str, subject: str) -> dict:
     clause = clause.strip(" ,.;")
+    core, manner = _split_manner(clause)
     for splitter in (_WHILE, _AND):
-        pieces = splitter.split(clause, maxsplit=1)
-        if len(pieces) != 2:
-            continue
-        a, b = pieces
-        pa, pb = _upper_parts(a), _upper_parts(b)
-        if (pa is None) == (pb is None):      # both or neither name the upper body: not a split we understand
-            continue
-        upper, lower = (a, b) if pa else (b, a)
-        parts_upper = pa or pb
-        up, low = _with_subject(upper, subject), _with_subject(lower, subject)
-        parts = {p: up for p in parts_upper}
-        parts.update({p: low for p in _LOWER})
-        return {"text": low, "parts": parts}
+        for m in splitter.finditer(core):
+            a, b = core[:m.start()], core[m.end():]
+            if not (is_motion_clause(a) and _starts_with_verb(b)):
+                continue                      # a piece not about a motion is never a part sentence
+            pa, pb = _upper_parts(a), _upper_parts(b)
+            if (pa is None) == (pb is None):  # both or neither name the upper body: not a split we understand
+                continue
+            upper, lower = (a, b) if pa else (b, a)
+            parts_upper = pa or pb
+            up = _with_subject(upper, subject) + manner
+            low = _with_subject(lower, subject) + manner
+            parts = {p: up for p in parts_upper}
+            parts.update({p: low for p in _LOWER})
+            return {"text": low, "parts": parts}
     return {"text": _with_subject(clause, subject)}
+
+
+def _sequence(text: str) -> list[str]:
+    """Clauses in order ("X, then Y", "X. Y"); a piece that is not about a motion stays with the one before it
+    (or, at the start, the one after)."""
+    pieces = [c for s in _SENTENCE.split(text) for c in _THEN.split(s)]
+    pieces = [c.strip(" ,.;") for c in pieces if c.strip(" ,.;")]
+    out: list[str] = []
+    for c in pieces:
+        if out and not (is_motion_clause(c) and _starts_with_verb(c)):
+            out[-1] = f"{out[-1]}, {c}"
+        elif out and not is_motion_clause(out[-1]):
+            out[-1] = f"{out[-1]}, {c}"
+        else:
+            out.append(c)
+    return out or [text]
 
 
 def plan_from_sentence(text: str, seconds: float, min_stage_seconds: float = 1.0) -> Plan | None:
     """The plan a compound sentence describes, or None when the sentence is a single action."""
     text = " ".join(str(text).split())
     subject = _subject(text)
-    clauses = [c for c in _THEN.split(text) if c.strip(" ,.;")]
+    clauses = _sequence(text)
     if len(clauses) > 1 and seconds / len(clauses) < min_stage_seconds:
         clauses = [text]
     stages = [_stage(c, subject) for c in clauses]

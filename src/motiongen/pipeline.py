@@ -169,6 +169,8 @@ class MotionPipeline:
         except (TypeError, ValueError) as e:
             raise ModelFileError(f"{model_dir or 'model'}: config.json 'diffusion': {e}") from e
         check_encoder_spec(self.info.get("text_encoder", text_encoder.spec()), text_encoder)
+        #: what the model learned (known_actions.json), for the unknown-action warning; None = no check
+        self.known_actions = _load_known_actions(model_dir)
         if text_encoder.dim != denoiser.config.text_dim:
             raise ModelFileError(f"text encoder '{text_encoder.name}' gives {text_encoder.dim}-d features but the "
                                  f"denoiser expects text_dim={denoiser.config.text_dim}")
@@ -409,10 +411,24 @@ class MotionPipeline:
                 m.meta["plan"] = m.plan
             if item.read_as_plan:
                 m.meta["read_as_plan"] = True
+            unknown = self.unknown_action(item)
+            if unknown is not None:
+                m.meta["unknown_action"] = unknown
         for m, cmeta in zip(out, control_meta):
             if cmeta:
                 m.meta["control"] = cmeta
         return out
+
+    def unknown_action(self, prompt) -> dict | None:
+        """The known-actions verdict (:mod:`motiongen.known_actions`) of a prompt the model has not learned, or
+        None. A plan is checked stage by stage and part by part; the least known text is reported."""
+        if self.known_actions is None:
+            return None
+        plan = getattr(prompt, "plan", None)
+        texts = [prompt.text] if plan is None else \
+            list(dict.fromkeys(t for st in plan.stages for t in [st.text, *st.parts.values()] if t))
+        worst = min((self.known_actions.check(t, self.text_encoder) for t in texts), key=lambda v: v.similarity)
+        return None if worst.known else worst.to_dict()
 
     def generate_long(self, stages, seconds: float = 4.0, *, prefix: np.ndarray | None = None,
                       prefix_seconds: float | None = None,
@@ -593,6 +609,16 @@ class MotionPipeline:
             meta["trajectory"] = {"mean_error_m": round(float(e.mean()), 5), "max_error_m": round(float(e.max()), 5),
                                   "follow_facing": bool(control.follow_facing)}
         return joints, meta
+
+
+def _load_known_actions(model_dir):
+    if not model_dir:
+        return None
+    from .known_actions import KnownActions
+    try:
+        return KnownActions.load(model_dir)
+    except ValueError as e:
+        raise ModelFileError(str(e)) from e
 
 
 def _copy_control(c):

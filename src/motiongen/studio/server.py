@@ -228,8 +228,10 @@ class Studio:
         motions = pipe.generate(prompt, r.get("seconds", 4.0), num_samples=r.get("samples", 1), seed=r.get("seed", 0),
                                 sampler=r.get("sampler"), steps=r.get("steps"), guidance_scale=r.get("guidance"),
                                 callback=self._callback(job))
+        unknown = motions[0].meta.get("unknown_action")       # the model has not learned this: say so
         return self._save(motions, {"text": motions[0].text, "plan": motions[0].plan, "seed": r.get("seed", 0),
-                                    "model": r.get("model") or self.default_model, "parent": None})
+                                    "model": r.get("model") or self.default_model, "parent": None,
+                                    **({"warning": unknown["message"]} if unknown else {})})
 
     def _edit(self, job: Job) -> str:
         from ..edit.editor import edit, make_backend
