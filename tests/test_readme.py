@@ -145,7 +145,7 @@ def test_shell_block_runner_runs_fast_lines_and_skips_the_marked(tmp_path):
     md = """
 ```bash
 pip install -e .
-motiongen convert clip.bvh out/clip.npy --to joints
+motiongen convert clip.bvh clip_joints.npy --to joints
 test -s examples/path.csv && head -1 path.csv | grep -qx 't,x,z'
 python -c "import motiongen, sys; assert motiongen.__file__.startswith(sys.argv[1])" """ + str(ROOT / "src") + """
 motiongen data build --source ../shared/data/bvh --out corpus   # slow
@@ -158,7 +158,7 @@ motiongen train --model histf --data corpus --out runs/x
     blocks = shell_blocks(md)
     assert [len(b[1]) for b in blocks] == [3, 0] and blocks[0][2][0] == "pip install -e ."
     ran = run_shell_blocks(md, tmp_path)
-    assert len(ran) == 3 and (tmp_path / "out" / "clip.npy").is_file()
+    assert len(ran) == 3 and (tmp_path / "clip_joints.npy").is_file()
     with pytest.raises(AssertionError, match="README command failed"):
         run_shell_blocks("```bash\nmotiongen generate '' --out x\n```\n", tmp_path / "again")
 
