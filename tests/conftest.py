@@ -120,3 +120,11 @@ def blender_or_skip(needs_numpy: bool = False) -> str:
             pytest.skip(f"Blender's Python cannot import numpy, which its glTF importer needs (install "
                         f"python3-numpy where blender is installed): {probe.stderr.strip()[-200:]}")
     return blender
+
+
+@pytest.fixture()
+def studio_server(tmp_path):
+    """The URL of the studio served on a tiny untrained model (see tests/studio_browser.py)."""
+    from studio_browser import serve_tiny_studio
+    with serve_tiny_studio(tmp_path) as url:
+        yield url
