@@ -34,6 +34,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..skeleton import HUMANML3D
+from .bvh import _kabsch
 from .gltf import append_accessor
 from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units
 
@@ -420,12 +421,7 @@ def _kabsch_dirs(rest: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Rotations (T, 3, 3) that best turn rest directions (K, 3) onto current directions (T, K, 3)."""
     rest = rest / np.linalg.norm(rest, axis=-1, keepdims=True)
     cur = cur / np.maximum(np.linalg.norm(cur, axis=-1, keepdims=True), 1e-12)
-    h = np.einsum("kc,tkd->tcd", rest, cur)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("tij,tjk->tik", u, vt)))
-    corr = np.ones((len(h), 3))
-    corr[:, 2] = d
-    return np.einsum("tji,tj,tkj->tik", vt, corr, u)
+    return _kabsch(rest, cur)
 
 
 def _mapped_targets(k: int, mapping: dict[int, int]) -> list[int]:
