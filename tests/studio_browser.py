@@ -26,19 +26,12 @@ def free_port() -> int:
 def serve_tiny_studio(tmp_path: Path):
     """Save a tiny untrained baseline model under ``tmp_path`` and serve the studio on it (uvicorn in a thread);
     yields the page's URL and stops the server on exit."""
-    import torch
     import uvicorn
+    from conftest import save_tiny_model
 
-    from motiongen.models.registry import build_denoiser
-    from motiongen.pipeline import MotionPipeline
     from motiongen.studio.server import create_app
-    from motiongen.text.encoders import load_text_encoder
 
-    torch.manual_seed(0)
-    mdir = tmp_path / "tiny"
-    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
-                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
-                   {"skeleton": "humanml3d"}).save_pretrained(mdir)
+    mdir = save_tiny_model(tmp_path / "tiny")
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app([str(mdir)], tmp_path / "store"), host="127.0.0.1", port=port,
                                         log_level="warning"))
