@@ -59,6 +59,16 @@ def new_studio_page(browser):
     return browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
 
 
+def generate(page, text: str, seconds: float = 3, steps: int = 4) -> None:
+    """Type ``text`` and a length, set the sampler steps (under "advanced"), generate, and wait until it is done."""
+    page.fill("#text", text)
+    page.fill("#seconds", str(seconds))
+    page.click("#advanced summary")
+    page.fill("#steps", str(steps))
+    page.click("#generate")
+    page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=TIMEOUT_MS)
+
+
 def canvas_at_frames(page, frames) -> list[bytes]:
     """Scrub the (paused) studio to each frame, wait until it has drawn it, and screenshot the 3D view (PNG bytes)."""
     shots = []

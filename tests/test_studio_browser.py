@@ -7,7 +7,7 @@ import pytest
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("uvicorn")
 
-from studio_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, TIMEOUT_MS, canvas_at_frames,  # noqa: E402
+from studio_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, TIMEOUT_MS, canvas_at_frames, generate,  # noqa: E402
                             launch_chromium, new_studio_page, png_pixels)
 
 from motiongen.motion.bvh import read_bvh  # noqa: E402
@@ -33,12 +33,7 @@ def test_page_generates_shows_a_moving_figure_edits_and_downloads(studio_server,
         assert page.text_content("#play") == "Play"
         page.click("#play")                                           # nothing to play: still "Play"
         assert page.text_content("#play") == "Play"
-        page.fill("#text", "a person walks forward and waves")
-        page.fill("#seconds", "3")
-        page.click("#advanced summary")
-        page.fill("#steps", "4")
-        page.click("#generate")
-        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=TIMEOUT_MS)
+        generate(page, "a person walks forward and waves", seconds=3, steps=4)
         page.wait_for_function("window.__studio.figures.length === 1 && window.__studio.frames === 60")
         # the frame readout advances while playing
         first = page.text_content("#readout")

@@ -6,7 +6,7 @@ import pytest
 playwright_sync = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("uvicorn")
 
-from studio_browser import (CHROMIUM, CHROMIUM_MISSING, TIMEOUT_MS, canvas_at_frames, launch_chromium,  # noqa: E402
+from studio_browser import (CHROMIUM, CHROMIUM_MISSING, TIMEOUT_MS, canvas_at_frames, generate, launch_chromium,  # noqa: E402
                             new_studio_page, png_pixels)
 
 from motiongen.motion.bvh import read_bvh  # noqa: E402
@@ -28,12 +28,7 @@ def test_mannequin_view_and_download_on_my_character(studio_server, tmp_path):
         page.goto(studio_server)
         page.wait_for_function("document.getElementById('status').textContent === 'ready'", timeout=TIMEOUT_MS)
         page.select_option("#figure", "mannequin")
-        page.fill("#text", "a person walks forward")
-        page.fill("#seconds", "3")
-        page.click("#advanced summary")
-        page.fill("#steps", "4")
-        page.click("#generate")
-        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=TIMEOUT_MS)
+        generate(page, "a person walks forward", seconds=3, steps=4)
         page.wait_for_function("window.__studio.figures.length === 1 && window.__studio.figures[0].mixer !== null",
                                timeout=TIMEOUT_MS)
         assert page.evaluate("window.__studio.figures[0].constructor.name") == "Mannequin"
