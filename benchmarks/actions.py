@@ -33,15 +33,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from motion_quality import paraphrase   # benchmarks/ is on the path (run as a script)
 
 HERE = Path(__file__).resolve().parent
-
-
-def paraphrase(caption: str, rules: list[dict]) -> str | None:
-    for r in rules:
-        if re.search(r["match"], caption.lower()):
-            return r["text"]
-    return None
 
 
 def _first_caption(root: Path, item: str) -> str | None:

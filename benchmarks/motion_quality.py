@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def paraphrase(caption: str, rules: list[dict]) -> str | None:
+    """The frozen rewording of ``caption``: the text of the first rule whose ``match`` regex finds it, else None."""
     for r in rules:
         if re.search(r["match"], caption.lower()):
             return r["text"]

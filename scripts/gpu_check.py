@@ -88,40 +88,6 @@ def write_corpus(root: Path, items: int, seed: int = 0, feature_dim: int = 263) 
     return root
 
 
-def _bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
-def write_random_clip(path: Path, hidden: int = 512, layers: int = 12, heads: int = 8) -> Path:
-    """A randomly initialised CLIP text tower (ViT-B/32's size by default) with a byte-level tokenizer, offline."""
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
-    path.mkdir(parents=True, exist_ok=True)
-    chars = _bytes_to_unicode()
-    vocab = {c: i for i, c in enumerate(chars)}
-    for c in chars:
-        vocab[c + "</w>"] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    (path / "vocab.json").write_text(json.dumps(vocab))
-    (path / "merges.txt").write_text("#version: 0.2\n")
-    (path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "CLIPTokenizer", "model_max_length": 77}))
-    torch.manual_seed(0)
-    cfg = CLIPTextConfig(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=4 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=heads, projection_dim=hidden,
-                         max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"],
-                         eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"])
-    CLIPTextModelWithProjection(cfg).save_pretrained(path)
-    return path
-
-
 # ---- parts ----------------------------------------------------------------------------------------------------
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -321,6 +287,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("GPU_CHECK_WORK", "/tmp/motiongen-gpu-check"))
     import shutil
+
+    from motiongen.text.random_clip import write_random_clip
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     t_start = time.perf_counter()

@@ -6,34 +6,17 @@ Starts a studio on a free local port with the shipped model (store in a temporar
 shows it as the skinned mannequin, uploads RIG (default: ../shared/data/bvh/cmu/01_01.bvh) and screenshots the
 page with Debian's chromium (Playwright, nothing downloaded).
 """
-import shutil
-import socket
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 
-import uvicorn
 from playwright.sync_api import sync_playwright
-from motiongen.studio.server import create_app
+from studio_page import open_page, served_studio
 
 RIG = sys.argv[2] if len(sys.argv) > 2 else str(Path(__file__).resolve().parents[2] / "shared" / "data" / "bvh" / "cmu"
                                                 / "01_01.bvh")
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-app = create_app(None, tempfile.mkdtemp(prefix="motiongen-studio-"))
-srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-th = threading.Thread(target=srv.run, daemon=True)
-th.start()
-while not srv.started:
-    time.sleep(0.1)
-with sync_playwright() as p:
-    b = p.chromium.launch(executable_path=shutil.which("chromium"), args=[
-        "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"])
-    page = b.new_page(viewport={"width": 1280, "height": 760})
-    page.goto(f"http://127.0.0.1:{port}/")
+with served_studio() as url, sync_playwright() as p:
+    b, page = open_page(p)
+    page.goto(url)
     page.wait_for_function("document.getElementById('status').textContent === 'ready'", timeout=300000)
     page.select_option("#figure", "mannequin")
     page.fill("#text", "a person walks forward and waves with the right hand")
@@ -49,4 +32,3 @@ with sync_playwright() as p:
     page.wait_for_function(f"window.__studio.drawn > {d + 5}")
     page.screenshot(path=sys.argv[1])
     b.close()
-srv.should_exit = True

@@ -5,11 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
-import tempfile
-import threading
-import time
 
 
 def main() -> None:
@@ -18,23 +13,11 @@ def main() -> None:
     ap.add_argument("--text", default="a person walks forward and waves with the left hand")
     ap.add_argument("--samples", type=int, default=2)
     a = ap.parse_args()
-    import uvicorn
     from playwright.sync_api import sync_playwright
-
-    from motiongen.studio.server import create_app
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(None, tempfile.mkdtemp()), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    threading.Thread(target=srv.run, daemon=True).start()
-    while not srv.started:
-        time.sleep(0.05)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"])
-        page = browser.new_page(viewport={"width": 1280, "height": 760})
-        page.goto(f"http://127.0.0.1:{port}/")
+    from studio_page import open_page, served_studio
+    with served_studio() as url, sync_playwright() as p:
+        browser, page = open_page(p)
+        page.goto(url)
         page.wait_for_function("document.getElementById('status').textContent === 'ready'", timeout=600_000)
         page.fill("#text", a.text)
         page.fill("#samples", str(a.samples))
@@ -46,7 +29,6 @@ def main() -> None:
         page.wait_for_timeout(500)
         page.screenshot(path=a.out)
         browser.close()
-    srv.should_exit = True
     print(f"wrote {a.out}")
 
 

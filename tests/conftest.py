@@ -103,6 +103,22 @@ def randomised(model, seed: int = 0):
     return model.eval()
 
 
+def save_tiny_model(path: Path, latent_dim: int = 32, num_layers: int = 2, ff_dim: int = 64) -> Path:
+    """Save a tiny, untrained baseline model (seed 0, MiniLM text, identity statistics, HumanML3D skeleton) at
+    ``path``: enough for the studio and the CLI to load and run it. Returns ``path``."""
+    import torch
+
+    from motiongen.models.registry import build_denoiser
+    from motiongen.pipeline import MotionPipeline
+    from motiongen.text.encoders import load_text_encoder
+    torch.manual_seed(0)
+    MotionPipeline(build_denoiser("baseline", latent_dim=latent_dim, num_layers=num_layers, num_heads=2, ff_dim=ff_dim,
+                                  max_frames=200),
+                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
+                   {"skeleton": "humanml3d"}).save_pretrained(path)
+    return path
+
+
 def blender_or_skip(needs_numpy: bool = False) -> str:
     """The path of Debian's blender, or skip with the reason: not installed, or (``needs_numpy``, as Blender's
     glTF importer does) its Python cannot import numpy, which Debian ships separately as python3-numpy."""
@@ -120,3 +136,11 @@ def blender_or_skip(needs_numpy: bool = False) -> str:
             pytest.skip(f"Blender's Python cannot import numpy, which its glTF importer needs (install "
                         f"python3-numpy where blender is installed): {probe.stderr.strip()[-200:]}")
     return blender
+
+
+@pytest.fixture()
+def studio_server(tmp_path):
+    """The URL of the studio served on a tiny untrained model (see tests/studio_browser.py)."""
+    from studio_browser import serve_tiny_studio
+    with serve_tiny_studio(tmp_path) as url:
+        yield url

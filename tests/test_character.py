@@ -223,16 +223,10 @@ def test_blender_imports_the_retargeted_character(walk, tmp_path):
 
 @pytest.mark.slow
 def test_generate_with_character_writes_it_and_a_bad_one_fails_first(tmp_path, capsys):
-    import torch
+    from conftest import save_tiny_model
 
     from motiongen.cli import main
-    from motiongen.models.registry import build_denoiser
-    from motiongen.pipeline import MotionPipeline
-    from motiongen.text.encoders import load_text_encoder
-    torch.manual_seed(0)
-    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
-                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
-                   {"skeleton": "humanml3d"}).save_pretrained(tmp_path / "tiny")
+    save_tiny_model(tmp_path / "tiny")
     common = ["generate", "a person walks", "--model", str(tmp_path / "tiny"), "--steps", "2", "--sampler", "ddim",
               "--seconds", "2", "--preview", "none", "--quiet", "--threads", "1"]
     (tmp_path / "rig.bvh").write_text("HIERARCHY\nROOT Hips\n{\n")

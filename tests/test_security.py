@@ -19,6 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from conftest import save_tiny_model  # noqa: E402
 from motiongen.cli import main  # noqa: E402
 from motiongen.io_utils import MANIFEST, TEMP_MARKER, atomic_directory, check_output_dir, mark_temporary  # noqa: E402
 from motiongen.studio.server import Limits, RequestGuard, create_app  # noqa: E402
@@ -29,17 +30,7 @@ BASE = "http://127.0.0.1:7860"
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A tiny model folder, written once (the studio only reads its config unless a job runs)."""
-    import torch
-
-    from motiongen.models.registry import build_denoiser
-    from motiongen.pipeline import MotionPipeline
-    from motiongen.text.encoders import load_text_encoder
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("security") / "tiny"
-    MotionPipeline(build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16, max_frames=200),
-                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
-                   {"skeleton": "humanml3d"}).save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("security") / "tiny", latent_dim=16, num_layers=1, ff_dim=16)
 
 
 def _client(model_dir, store, **kw):

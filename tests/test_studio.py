@@ -6,27 +6,19 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from motiongen.models.registry import build_denoiser  # noqa: E402
+from conftest import save_tiny_model  # noqa: E402
 from motiongen.motion.bvh import read_bvh  # noqa: E402
-from motiongen.pipeline import MotionPipeline  # noqa: E402
 from motiongen.studio.server import Limits, create_app  # noqa: E402
-from motiongen.text.encoders import load_text_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("studio") / "tiny"
-    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
-                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
-                   {"skeleton": "humanml3d"}).save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("studio") / "tiny")
 
 
 def _client(model_dir, store, **limits):

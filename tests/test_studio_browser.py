@@ -1,76 +1,30 @@
 """The studio page in a real browser: Debian's chromium driven by Playwright (executable_path; nothing is
 downloaded). Types a prompt, generates, checks that the 3D view draws a figure that moves, edits the result,
 downloads the BVH and parses it. Screenshots go to $MOTIONGEN_ARTIFACTS (default test-artifacts/studio)."""
-import io
-import os
-import shutil
-import socket
-import threading
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-uvicorn = pytest.importorskip("uvicorn")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytest.importorskip("uvicorn")
 
-from motiongen.models.registry import build_denoiser  # noqa: E402
+from studio_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, TIMEOUT_MS, canvas_at_frames, generate,  # noqa: E402
+                            launch_chromium, new_studio_page, png_pixels)
+
 from motiongen.motion.bvh import read_bvh  # noqa: E402
-from motiongen.pipeline import MotionPipeline  # noqa: E402
-from motiongen.studio.server import create_app  # noqa: E402
-from motiongen.text.encoders import load_text_encoder  # noqa: E402
 
-ARTIFACTS = Path(os.environ.get("MOTIONGEN_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts" / "studio"))
-TIMEOUT_MS = 600_000          # a hang guard, not a speed budget
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=CHROMIUM_MISSING)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture()
-def server(tmp_path):
-    torch.manual_seed(0)
-    mdir = tmp_path / "tiny"
-    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
-                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
-                   {"skeleton": "humanml3d"}).save_pretrained(mdir)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app([str(mdir)], tmp_path / "store"), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(2000):
-        if srv.started:
-            break
-        th.join(0.01)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    th.join(30)
-
-
-def _png(data: bytes) -> np.ndarray:
-    import matplotlib.image
-    return matplotlib.image.imread(io.BytesIO(data), format="png")
-
-
-def test_page_generates_shows_a_moving_figure_edits_and_downloads(server, tmp_path):
+def test_page_generates_shows_a_moving_figure_edits_and_downloads(studio_server, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+        browser = launch_chromium(p)
+        page = new_studio_page(browser)
         errors, missing, icons = [], [], []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("response", lambda r: (missing.append(r.url) if r.status >= 400 else None,
                                        icons.append(r.url) if "favicon" in r.url else None))
-        page.goto(server)
+        page.goto(studio_server)
         page.wait_for_function("document.getElementById('status').textContent === 'ready'", timeout=TIMEOUT_MS)
         # no 404 on load (the favicon is served); the transport says "Play" while nothing plays
         page.wait_for_function("performance.getEntriesByType('resource').some((e) => e.name.includes('favicon'))",
@@ -79,28 +33,17 @@ def test_page_generates_shows_a_moving_figure_edits_and_downloads(server, tmp_pa
         assert page.text_content("#play") == "Play"
         page.click("#play")                                           # nothing to play: still "Play"
         assert page.text_content("#play") == "Play"
-        page.fill("#text", "a person walks forward and waves")
-        page.fill("#seconds", "3")
-        page.click("#advanced summary")
-        page.fill("#steps", "4")
-        page.click("#generate")
-        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=TIMEOUT_MS)
+        generate(page, "a person walks forward and waves", seconds=3, steps=4)
         page.wait_for_function("window.__studio.figures.length === 1 && window.__studio.frames === 60")
         # the frame readout advances while playing
         first = page.text_content("#readout")
         page.wait_for_function(f"document.getElementById('readout').textContent !== {first!r}", timeout=TIMEOUT_MS)
         # two paused frames draw different pixels: the figure moves
         page.click("#play")
-        shots = []
-        for frame in (0, 45):
-            page.evaluate(f"(() => {{ const s = document.getElementById('scrub'); s.value = {frame}; "
-                          f"s.dispatchEvent(new Event('input')); }})()")
-            drawn = page.evaluate("window.__studio.drawn")
-            page.wait_for_function(f"window.__studio.drawn > {drawn + 2} && window.__studio.frame === {frame}")
-            shots.append(page.locator("#view canvas").screenshot())
+        shots = canvas_at_frames(page, (0, 45))
         (ARTIFACTS / "frame_000.png").write_bytes(shots[0])
         (ARTIFACTS / "frame_045.png").write_bytes(shots[1])
-        a, b = _png(shots[0]), _png(shots[1])
+        a, b = png_pixels(shots[0]), png_pixels(shots[1])
         changed = (np.abs(a - b).max(-1) > 0.02).mean()
         assert changed > 0.001, f"only {changed:.5f} of the pixels changed between frames"
         assert a.std() > 0.01                                         # not a blank canvas

@@ -1,20 +1,15 @@
 """The studio's "on my character": upload a rig once, download any result retargeted onto it."""
 import time
 
-import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from conftest import DATA  # noqa: E402
-from motiongen.models.registry import build_denoiser  # noqa: E402
+from conftest import DATA, save_tiny_model  # noqa: E402
 from motiongen.motion.bvh import parse_bvh  # noqa: E402
-from motiongen.pipeline import MotionPipeline  # noqa: E402
 from motiongen.studio.server import create_app  # noqa: E402
-from motiongen.text.encoders import load_text_encoder  # noqa: E402
 
 OCTET = {"content-type": "application/octet-stream"}       # a rig file is uploaded as its raw bytes
 
@@ -23,11 +18,8 @@ CMU = DATA / "bvh" / "cmu" / "01_01.bvh"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("studio_character")
-    MotionPipeline(build_denoiser("baseline", latent_dim=32, num_layers=2, num_heads=2, ff_dim=64, max_frames=200),
-                   load_text_encoder("minilm"), np.zeros(263, np.float32), np.ones(263, np.float32),
-                   {"skeleton": "humanml3d"}).save_pretrained(root / "tiny")
+    save_tiny_model(root / "tiny")
     return TestClient(create_app([str(root / "tiny")], root / "store"), raise_server_exceptions=False,
                       base_url="http://127.0.0.1:7860")
 

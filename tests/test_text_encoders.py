@@ -1,6 +1,5 @@
 import pytest
 import torch
-from tiny_clip import make_tiny_clip
 
 from motiongen.text.encoders import (
     TextEncoderError,
@@ -8,6 +7,7 @@ from motiongen.text.encoders import (
     check_encoder_spec,
     load_text_encoder,
 )
+from motiongen.text.random_clip import write_random_clip
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_clip_needs_local_weights(tmp_path, monkeypatch):
 
 
 def test_clip_from_local_directory(tmp_path):
-    enc = load_text_encoder("clip", make_tiny_clip(tmp_path / "clip"))
+    enc = load_text_encoder("clip", write_random_clip(tmp_path / "clip", hidden=32, layers=1, heads=2, intermediate=64))
     f = enc.encode(["a person walks", "hi"])
     assert f.tokens.shape[2] == enc.dim == 32 and f.pooled.shape == (2, 32)
     assert f.mask.sum(1).tolist()[0] > f.mask.sum(1).tolist()[1]

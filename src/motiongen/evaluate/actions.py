@@ -281,13 +281,17 @@ def _gesture(j, side, spec, fps):
     return bool(_still(j, spec, fps))
 
 
-def _turn(j, side, spec, fps):
-    yaw = heading_change(j, spec)
+def _past(value, side, limit):
+    """``value`` (left positive) beyond ``limit`` towards the named side, or either way when no side is named."""
     if side == "left":
-        return yaw > TURN_DEG
+        return value > limit
     if side == "right":
-        return yaw < -TURN_DEG
-    return abs(yaw) > TURN_DEG
+        return value < -limit
+    return abs(value) > limit
+
+
+def _turn(j, side, spec, fps):
+    return _past(heading_change(j, spec), side, TURN_DEG)
 
 
 def _walk(j, side, spec, fps):
@@ -301,12 +305,7 @@ def _walk(j, side, spec, fps):
 
 
 def _sidestep(j, side, spec, fps):
-    lat = _lateral_displacement(j, spec)
-    if side == "left":
-        return lat > SIDESTEP_M
-    if side == "right":
-        return lat < -SIDESTEP_M
-    return abs(lat) > SIDESTEP_M
+    return _past(_lateral_displacement(j, spec), side, SIDESTEP_M)
 
 
 def _run(j, side, spec, fps):

@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .asf import ASFError
+from .asf import ASFError, split_member
 from .bvh import BVH
 
 __all__ = ["ASEError", "read_ase_npz", "PROP_NODES"]
@@ -32,12 +32,7 @@ class ASEError(ASFError):
 
 
 def _load(path: str):
-    member = None
-    if "::" in path:
-        path, member = path.split("::", 1)
-    source = f"{path}::{member}" if member else path
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"file not found: {path}")
+    path, member, source = split_member(path)
     try:
         if member is not None:
             with zipfile.ZipFile(path) as zf:

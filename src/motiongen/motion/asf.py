@@ -55,15 +55,21 @@ class ASFSkeleton:
     source: str
 
 
-def read_text(path: str) -> tuple[str, str]:
-    """(text, source name) of a file or of ``archive.zip::member``; Latin-1 fallback (HDM05 comments)."""
-    path = str(path)
-    member = None
+def split_member(path: str | os.PathLike) -> tuple[str, str | None, str]:
+    """(file, zip member or None, source name) of ``path`` or ``archive.zip::member``; FileNotFoundError if the file
+    is missing."""
+    path, member = str(path), None
     if "::" in path:
         path, member = path.split("::", 1)
     source = f"{path}::{member}" if member else path
     if not os.path.exists(path):
         raise FileNotFoundError(f"file not found: {path}")
+    return path, member, source
+
+
+def read_text(path: str) -> tuple[str, str]:
+    """(text, source name) of a file or of ``archive.zip::member``; Latin-1 fallback (HDM05 comments)."""
+    path, member, source = split_member(path)
     if member is not None:
         try:
             with zipfile.ZipFile(path) as zf:

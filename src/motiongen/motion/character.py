@@ -23,6 +23,7 @@ How each frame is solved (all in world space, metres, Y up):
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..skeleton import HUMANML3D
+from .bvh import _kabsch
+from .gltf import append_accessor
 from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units
 
 __all__ = ["Character", "CharacterError", "CharacterMotion", "CHARACTER_PRESETS", "read_character", "bone_map",
@@ -418,12 +421,7 @@ def _kabsch_dirs(rest: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Rotations (T, 3, 3) that best turn rest directions (K, 3) onto current directions (T, K, 3)."""
     rest = rest / np.linalg.norm(rest, axis=-1, keepdims=True)
     cur = cur / np.maximum(np.linalg.norm(cur, axis=-1, keepdims=True), 1e-12)
-    h = np.einsum("kc,tkd->tcd", rest, cur)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(np.einsum("tij,tjk->tik", u, vt)))
-    corr = np.ones((len(h), 3))
-    corr[:, 2] = d
-    return np.einsum("tji,tj,tkj->tik", vt, corr, u)
+    return _kabsch(rest, cur)
 
 
 def _mapped_targets(k: int, mapping: dict[int, int]) -> list[int]:
@@ -744,18 +742,7 @@ def write_character_glb(path: str | os.PathLike, motion: CharacterMotion, name: 
         blob = bytearray()
     views, accessors = (gl.bufferViews, gl.accessors) if gl is not None else ([], [])
 
-    def add(array: np.ndarray, kind: str, ctype: int, target: int | None = None, minmax: bool = False) -> int:
-        data = np.ascontiguousarray(array).tobytes()
-        while len(blob) % 4:
-            blob.append(0)
-        views.append(g.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target))
-        blob.extend(data)
-        acc = g.Accessor(bufferView=len(views) - 1, componentType=ctype, count=len(array), type=kind)
-        if minmax:
-            flat = array.reshape(len(array), -1)
-            acc.min, acc.max = flat.min(0).tolist(), flat.max(0).tolist()
-        accessors.append(acc)
-        return len(accessors) - 1
+    add = functools.partial(append_accessor, blob, views, accessors)
 
     if gl is None:        # a BVH character: our mannequin on its skeleton, in metres, Y up
         from .gltf import mannequin

@@ -17,6 +17,7 @@ does not write skins or animations), not hand-packed.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -97,6 +98,25 @@ def mannequin(rest_world: np.ndarray, parents: list[int], names: tuple[str, ...]
             np.concatenate(T).astype(np.uint32), np.concatenate(J), np.concatenate(W))
 
 
+def append_accessor(blob: bytearray, views: list, accessors: list, array: np.ndarray, kind: str, ctype: int,
+                    target: int | None = None, minmax: bool = False) -> int:
+    """Append ``array``'s bytes to the GLB binary ``blob`` (4-byte aligned) with a bufferView and an accessor of
+    glTF type ``kind`` (VEC3, ...) and component type ``ctype``; ``minmax`` records the bounds (required for
+    POSITION and animation input). Returns the new accessor's index."""
+    import pygltflib as g
+    data = np.ascontiguousarray(array).tobytes()
+    while len(blob) % 4:
+        blob.append(0)
+    views.append(g.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target))
+    blob.extend(data)
+    acc = g.Accessor(bufferView=len(views) - 1, componentType=ctype, count=len(array), type=kind)
+    if minmax:
+        flat = array.reshape(len(array), -1)
+        acc.min, acc.max = flat.min(0).tolist(), flat.max(0).tolist()
+    accessors.append(acc)
+    return len(accessors) - 1
+
+
 def write_glb(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, spec: SkeletonSpec = HUMANML3D,
               joint_names: tuple[str, ...] = BVH_JOINT_NAMES_22, name: str = "motiongen") -> Path:
     """Write joint positions (T, 22, 3) in metres, Y up, as a skinned, animated GLB (written atomically)."""
@@ -128,18 +148,7 @@ def write_glb(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, sp
     blob = bytearray()
     views, accessors = [], []
 
-    def add(array: np.ndarray, kind: str, ctype: int, target: int | None = None, minmax: bool = False) -> int:
-        data = np.ascontiguousarray(array).tobytes()
-        while len(blob) % 4:
-            blob.append(0)
-        views.append(g.BufferView(buffer=0, byteOffset=len(blob), byteLength=len(data), target=target))
-        blob.extend(data)
-        acc = g.Accessor(bufferView=len(views) - 1, componentType=ctype, count=len(array), type=kind)
-        if minmax:
-            flat = array.reshape(len(array), -1)
-            acc.min, acc.max = flat.min(0).tolist(), flat.max(0).tolist()
-        accessors.append(acc)
-        return len(accessors) - 1
+    add = functools.partial(append_accessor, blob, views, accessors)
 
     f32, u16, u32 = g.FLOAT, g.UNSIGNED_SHORT, g.UNSIGNED_INT
     a_pos = add(pos, g.VEC3, f32, g.ARRAY_BUFFER, minmax=True)
