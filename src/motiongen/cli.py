@@ -389,6 +389,14 @@ def _cmd_edit(args) -> None:
     print(f"wrote {d}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (``motiongen generate: error: argument --sampler: invalid
+    choice ...``) instead of the usage block first; ``-h`` still prints the full help. Subparsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: the cores not busy, from the "
                                                     "load average)")
@@ -420,7 +428,7 @@ def _positive_seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
-    p = argparse.ArgumentParser(prog="motiongen", description=" ".join(__doc__.split()).replace("``", "'"))
+    p = _Parser(prog="motiongen", description=" ".join(__doc__.split()).replace("``", "'"))
     p.add_argument("--version", action="version", version=f"motiongen {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -696,6 +704,9 @@ def _set_threads(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):      # bare `motiongen`: the help, not an error
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     try:
         _set_threads(args)
