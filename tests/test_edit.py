@@ -76,6 +76,20 @@ def test_offline_editor_says_when_it_does_not_understand(instruction, match):
         OfflineEditor().revise(PLAN, instruction)
 
 
+def test_the_other_hand_swaps_hands_and_arms_only_not_turns():
+    plan = Plan.from_dict({"stages": [
+        {"text": "a person walks in a left turn", "seconds": 2,
+         "parts": {"left_arm": "a person raises the left hand", "left_leg": "a person lifts the left foot"}},
+        {"text": "a person turns right and waves with the Right hand", "seconds": 2}]})
+    out = OfflineEditor().revise(plan, "use the other hand")["stages"]
+    assert out[0]["text"] == "a person walks in a left turn"
+    assert out[0]["parts"] == {"right_arm": "a person raises the right hand", "left_leg": "a person lifts the left foot"}
+    assert out[1]["text"] == "a person turns right and waves with the Left hand"
+    turn_only = Plan.from_dict({"stages": [{"text": "a person walks in a left turn", "seconds": 2}]})
+    with pytest.raises(EditNotUnderstood, match="no sentence names a left or right hand or arm"):
+        OfflineEditor().revise(turn_only, "use the other hand")
+
+
 def test_every_listed_phrasing_is_understood_and_listed_in_the_refusal():
     from motiongen.edit.offline import PHRASINGS
     for phrasing in PHRASINGS:

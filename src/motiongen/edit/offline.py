@@ -16,7 +16,7 @@ body in whatever way the text encoder happens to map it (the left wrist dropped 
 * parts:    "raise the left arm" / "raise the left arm higher" / "lower the left arm" move an arm one step on
             :data:`ARM_HEIGHTS` (the arm following a walk -> "raises the left hand" -> "waves with the left
             hand", the highest pose of the corpus); "wave with the right hand", "in stage 2, raise both hands";
-            "use the other hand" swaps left and right. Legs, head and spine get no sentences: the shipped model
+            "use the other hand" swaps the left and right hands/arms (not turns: "a left turn" stays). Legs, head and spine get no sentences: the shipped model
             does not kick (a foot rises less than 20 cm for "a person kicks"), so the editor says so. A part sentence goes to
             the stage the clause names (or the one named earlier in the instruction, or every stage)
 * stages:   "remove the second stage", "add a stage: the person sits down" (at the end), "add 'a person bows' at
@@ -82,6 +82,9 @@ _FAST_RE = re.compile(r"\s*\b(?:energetically|quickly|actively|fast)\b")
 # arm poses in the corpus's wording, lowest to highest (mean wrist height of the shipped model over a 4 s walk:
 # following the walk about 0.9 m, raising about 1.2 m, waving 1.73 m, above the head in 95% of frames)
 ARM_HEIGHTS = ("{follow}", "a person raises {hand}", "a person waves with {hand}")
+# "left"/"right" naming a hand or arm (what "use the other hand" swaps), not a turn or a direction
+_ARM_SIDE_RE = re.compile(r"\b(left|right)(?=\s+(?:arm|hand|elbow|wrist|shoulder|forearm|fist|palm)s?\b)",
+                          re.IGNORECASE)
 _HAND = {("left_arm",): "the left hand", ("right_arm",): "the right hand", ("left_arm", "right_arm"): "both hands"}
 STAGE_REF = (r"(?:the\s+)?(?:(?P<ord>first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|3rd|"
              r"4th|5th|last|final)\s+stage|stage\s+(?P<num>\d+|one|two|three|four|five|six|seven|eight|nine|ten))")
@@ -304,7 +307,7 @@ class OfflineEditor:
             targets = ctx["stages"] or list(range(n))
             mirrored = [self._mirror(stages[k]) for k in targets]
             if all(m == stages[k] for m, k in zip(mirrored, targets)):
-                raise EditNotUnderstood("no sentence names a left or right side to swap")
+                raise EditNotUnderstood("no sentence names a left or right hand or arm to swap")
             for m, k in zip(mirrored, targets):
                 stages[k] = m
             return
@@ -345,17 +348,20 @@ class OfflineEditor:
 
     @staticmethod
     def _mirror(stage: dict) -> dict:
-        """The other hand (and foot): left and right swap in every sentence and between the part entries."""
+        """The other hand: "left"/"right" swap where they name a hand or arm ("the left hand", "right arms") and
+        the left_arm / right_arm part entries swap. Other sides stay: "walks in a left turn" still turns left."""
         def swap(text: str) -> str:
-            return re.sub(r"\b(left|right)\b", lambda m: {"left": "right", "right": "left"}[m.group(1)], text)
+            def other(m: re.Match) -> str:
+                word = {"left": "right", "right": "left"}[m.group(1).lower()]
+                return word.capitalize() if m.group(1)[0].isupper() else word
+            return _ARM_SIDE_RE.sub(other, text)
         new = dict(stage)
         new["text"] = swap(stage["text"])
         if stage.get("parts"):
             parts = {}
             for p, t in stage["parts"].items():
-                q = {"left_arm": "right_arm", "right_arm": "left_arm", "left_leg": "right_leg",
-                     "right_leg": "left_leg"}.get(p, p)
-                parts[q] = swap(t)
+                q = {"left_arm": "right_arm", "right_arm": "left_arm"}.get(p, p)
+                parts[q] = swap(t) if q != p else t
             new["parts"] = parts
         return new
 
