@@ -24,7 +24,7 @@ body in whatever way the text encoder happens to map it (the left wrist dropped 
 
 Several edits can be joined with "and", ";" or ",". Stage references: "stage 2", "the second stage",
 "the first/last stage", "stages 1 and 2", "all stages" / "everything". :data:`PHRASINGS` lists one example of
-every rule; the README and the "did not understand" message show it, and a test checks each one; tests/test_edit.py
+every rule; the README shows it (the "did not understand" message a few of them), and a test checks each one; tests/test_edit.py
 checks with the shipped model that each rule moves the body the way it says.
 """
 from __future__ import annotations
@@ -59,6 +59,9 @@ PHRASINGS = (
     "reverse the stages",
     "make the first stage slower and raise the left arm higher",
 )
+# the few phrasings the "did not understand" message shows (the README's Editing section lists all of PHRASINGS)
+SHORT_EXAMPLES = ("make the second stage slower", "raise the left arm higher", "use the other hand",
+                  "swap stages 1 and 2")
 
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
@@ -155,17 +158,21 @@ class OfflineEditor:
                 return data
             if first_error[1] != "no rule matches":   # a clause was understood but cannot be done: say why,
                 bad, why = first_error                # rather than read the whole as one edit and drop a part
-                raise EditNotUnderstood(f"cannot do '{bad}': {why}")
+                shown = bad if len(bad) <= 80 else bad[:77] + "..."
+                raise EditNotUnderstood(f"cannot do '{shown}': {why}")
         data, error = self._try(plan, [instr])    # one edit whose text contains "and" or commas
         if error is None:
             return data
         bad, why = first_error or error
         if why == "no rule matches" and error[1] != "no rule matches":
             bad, why = error                      # the whole instruction got further than its pieces
-        examples = "; ".join(f"'{p}'" for p in PHRASINGS)
-        raise EditNotUnderstood(f"the offline editor did not understand '{bad}' ({why}). It understands "
-                                f"instructions like: {examples}. For anything else use an LLM backend "
-                                "(--backend openai)")
+        shown = bad if len(bad) <= 80 else bad[:77] + "..."
+        if why != "no rule matches":              # understood, but cannot be done (an arm already at the top)
+            raise EditNotUnderstood(f"cannot do '{shown}': {why}")
+        examples = ", ".join(f"'{p}'" for p in SHORT_EXAMPLES)
+        raise EditNotUnderstood(f"the offline editor did not understand '{shown}' ({why}); it understands e.g. "
+                                f"{examples} (the README's Editing section lists all); for anything else use "
+                                "--backend openai")
 
     def _try(self, plan: Plan, clauses: list[str]):
         data = plan.to_dict()
@@ -380,11 +387,12 @@ class OfflineEditor:
             movable = [p for p in arms if 0 <= target[p] < len(ARM_HEIGHTS)]
             if not movable:
                 hand = _HAND[arms]
+                one = len(arms) == 1                     # "the left hand waves" / "both hands wave"
                 if up:
-                    raise EditNotUnderstood(f"{hand} already wave(s) above the head, the highest arm pose of the "
-                                            "model's corpus; there is no higher one to write")
-                raise EditNotUnderstood(f"{hand} already follow(s) the stage's sentence; the corpus has no lower "
-                                        "arm pose to write")
+                    raise EditNotUnderstood(f"{hand} already {'waves' if one else 'wave'} above the head, the "
+                                            "highest arm pose of the model's corpus; there is no higher one to write")
+                raise EditNotUnderstood(f"{hand} already {'follows' if one else 'follow'} the stage's sentence; "
+                                        "the corpus has no lower arm pose to write")
             same = len(movable) == len(arms) and len({target[p] for p in arms}) == 1
             for p in movable:              # an arm already at the top (bottom) stays where it is
                 hand = _HAND[arms] if same else _HAND[(p,)]
