@@ -33,3 +33,17 @@ def test_bare_motiongen_prints_the_help_and_exits_0(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: motiongen") and "generate" in out and "convert" in out
+
+
+def test_data_show_names_the_missing_id_and_where_the_ids_are(tmp_path, capsys):
+    import numpy as np
+    (tmp_path / "new_joint_vecs").mkdir()
+    np.save(tmp_path / "new_joint_vecs" / "000123.npy", np.zeros((4, 263), np.float32))
+    (tmp_path / "all.txt").write_text("000123\n")
+    out = tmp_path / "y.gif"
+    for mid, hint in (("nosuchid", "(the ids are listed in all.txt)"), ("000124", "did you mean '000123'?"),
+                      ("../new_joint_vecs/000123", "(the ids are listed in all.txt")):
+        assert main(["data", "show", str(tmp_path), mid, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"motiongen data show: error: {tmp_path}: no motion '{mid}' ") and hint in err, err
+        assert "incomplete" not in err and not out.exists()

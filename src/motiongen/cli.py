@@ -708,15 +708,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     args = parser.parse_args(argv)
+    action = getattr(args, "data_command", None) or getattr(args, "models_command", None)
+    command = f"{args.command} {action}" if action else args.command       # "data show", as argparse names it
     try:
         _set_threads(args)
         args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"motiongen {args.command}: error: {msg}", file=sys.stderr)
+        print(f"motiongen {command}: error: {msg}", file=sys.stderr)
         return 2
     except (NotADirectoryError, IsADirectoryError, PermissionError) as e:
-        print(f"motiongen {args.command}: error: '{e.filename}': {e.strerror}", file=sys.stderr)
+        print(f"motiongen {command}: error: '{e.filename}': {e.strerror}", file=sys.stderr)
         return 2
     return 0
 
