@@ -47,3 +47,16 @@ def test_data_show_names_the_missing_id_and_where_the_ids_are(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"motiongen data show: error: {tmp_path}: no motion '{mid}' ") and hint in err, err
         assert "incomplete" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("flags, progress", [([], True), (["--quiet"], False)])
+def test_edit_has_quiet_like_generate(flags, progress, tmp_path, monkeypatch, capsys):
+    import motiongen.edit.editor as editor
+    seen = {}
+
+    def fake_edit(from_dir, instruction, **kw):
+        seen.update(kw)
+        raise ValueError("stopped here")
+    monkeypatch.setattr(editor, "edit", fake_edit)
+    assert main(["edit", "use the other hand", "--from", str(tmp_path), "--out", str(tmp_path / "o")] + flags) == 2
+    assert "stopped here" in capsys.readouterr().err and seen["progress"] is progress

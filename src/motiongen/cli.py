@@ -379,7 +379,7 @@ def _cmd_edit(args) -> None:
         kw = {"base_url": args.llm_url, "model": args.llm_model, "api_key": args.llm_key, "timeout": args.llm_timeout}
     res = edit(args.from_dir, args.instruction, backend=make_backend(args.backend, **kw), model=args.model,
                regenerate_all=args.regenerate_all, seed=args.seed, device=args.device, guidance_scale=args.guidance,
-               cleanup=not args.no_cleanup)
+               cleanup=not args.no_cleanup, progress=not args.quiet)
     print("plan changes:")
     for line in res.diff:
         print("  " + line)
@@ -504,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
     e.add_argument("--formats", metavar="LIST", help="what to write, e.g. bvh,glb,npy,mp4 (as for generate)")
     e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(e)
     e.set_defaults(func=_cmd_edit)
 
