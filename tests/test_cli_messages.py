@@ -60,3 +60,15 @@ def test_edit_has_quiet_like_generate(flags, progress, tmp_path, monkeypatch, ca
     monkeypatch.setattr(editor, "edit", fake_edit)
     assert main(["edit", "use the other hand", "--from", str(tmp_path), "--out", str(tmp_path / "o")] + flags) == 2
     assert "stopped here" in capsys.readouterr().err and seen["progress"] is progress
+
+
+def test_convert_help_names_every_format_it_reads_and_writes(capsys):
+    with pytest.raises(SystemExit):
+        main(["convert", "-h"])
+    text = " ".join(capsys.readouterr().out.split())
+    for fmt in (".bvh", ".amc", ".asf", "DeepMimic .txt", "ASE .npz", "archive.zip::member", ".npy", ".glb", ".mp4",
+                ".gif"):
+        assert fmt in text, fmt
+    assert main([]) == 0
+    top = " ".join(capsys.readouterr().out.split())
+    assert "ASF/AMC" in top and "GLB" in top

@@ -598,16 +598,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
-    c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
-                       description="Convert between BVH, joints .npy (T, J, 3), features .npy (T, 263|251) and "
-                                   ".mp4/.gif previews; formats are chosen by extension and array shape. "
-                                   "BVH input is retargeted to the 22-joint HumanML3D layout.")
-    c.add_argument("input", help="a .bvh (or archive.zip::member.bvh) or .npy file")
-    c.add_argument("output", help="a .bvh, .npy, .mp4 or .gif file")
-    c.add_argument("--rig", choices=sorted(PRESETS), help="joint-name preset of the BVH input (default: detected)")
-    c.add_argument("--fps", type=float, default=20.0, help="frame rate to resample BVH input to (default 20)")
-    c.add_argument("--units", choices=sorted(UNITS), help="units of the BVH input (default: inferred from its size)")
-    c.add_argument("--up", choices=["y", "z"], default="y", help="up axis of the BVH input (default y)")
+    c = sub.add_parser("convert", help="convert mocap (BVH, ASF/AMC, DeepMimic, ASE) and joints/features .npy to "
+                                       "BVH, GLB, .npy or a preview (.mp4/.gif)",
+                       description="Convert a motion file. Inputs: .bvh; .amc (its .asf beside it); DeepMimic .txt "
+                                   "(JSON); ASE .npz; each also as archive.zip::member; joints .npy (T, 22|21, 3) or "
+                                   "features .npy (T, 263|251). Outputs: .bvh, .glb, .npy (joints or features, see "
+                                   "--to), .mp4 or .gif previews. Formats are chosen by extension and array shape; "
+                                   "mocap input is retargeted to the 22-joint HumanML3D layout.")
+    c.add_argument("input", help="a .bvh, .amc (with its .asf), DeepMimic .txt, ASE .npz (or archive.zip::member of "
+                                 "any of them), or a joints/features .npy file")
+    c.add_argument("output", help="a .bvh, .glb, .npy, .mp4 or .gif file")
+    c.add_argument("--rig", choices=sorted(PRESETS), help="joint-name preset of mocap input (default: detected)")
+    c.add_argument("--fps", type=float, default=20.0, help="frame rate to resample mocap input to (default 20)")
+    c.add_argument("--units", choices=sorted(UNITS), help="units of mocap input (default: inferred from its size)")
+    c.add_argument("--up", choices=["y", "z"], default="y", help="up axis of mocap input (default y)")
     c.add_argument("--to", choices=["joints", "features"],
                    help="what a .npy output holds (default: features for joints input, else joints)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT file")
