@@ -153,13 +153,32 @@ def test_prefix_from_bvh_joints_features_and_output_folder(tmp_path, real_sample
     feats, joints = real_samples["000000"]
     np.save(tmp_path / "j.npy", joints)
     f_j = load_prefix(tmp_path / "j.npy")
-    assert f_j.shape == (len(joints) - 1, 263)
+    assert f_j.shape == (len(joints), 263)
     np.save(tmp_path / "f.npy", feats)
     np.testing.assert_array_equal(load_prefix(tmp_path / "f.npy"), feats.astype(np.float32))
     out = tmp_path / "out"
     out.mkdir()
     np.save(out / "motion.npy", feats)
     np.testing.assert_array_equal(load_prefix(out), feats.astype(np.float32))
+
+
+def test_a_prefix_keeps_every_frame_of_its_motion(tmp_path):
+    """examples/clip.bvh is 60 frames at 20 fps: the prefix is 60 frames (HumanML3D features of T joints are T-1
+    frames; the reader or resampler must not drop one either), and they decode back to the clip's joints."""
+    from motiongen.convert import load_motion
+    from pathlib import Path
+
+    from motiongen.motion.features import joints_to_features
+    clip = Path(__file__).resolve().parents[1] / "examples" / "clip.bvh"
+    joints = load_motion(str(clip)).joints
+    assert joints.shape == (60, 22, 3)
+    feats = load_prefix(clip)
+    assert feats.shape == (60, 263)
+    np.save(tmp_path / "j.npy", joints)
+    assert load_prefix(tmp_path / "j.npy").shape == (60, 263)
+    _, processed = joints_to_features(joints)          # the clip as the features see it (floor, facing +Z)
+    back = recover_joints_from_features(feats)
+    assert np.abs(back - processed).max() < 1e-3
 
 
 def test_bad_prefixes_are_clear_errors(tmp_path):

@@ -67,7 +67,9 @@ def test_offline_editor_understands(instruction, check):
     ("in stage 2, the right leg kicks", "does not kick|not among them"),
     ("in stage 2, raise the left arm higher", "highest arm pose"),
     ("make the second stage slower and raise the left arm higher", "highest arm pose"),
-    ("in stage 1, lower the left arm", "no lower"),
+    ("in stage 1, lower the left arm", "^cannot do 'in stage 1, lower the left arm': stage 1: the left hand already follows the stage's sentence; .*no lower"),
+    ("in stage 1, lower both arms", "^cannot do 'in stage 1, lower both arms': stage 1: both hands already follow the stage's sentence"),
+    ("in stage 2, raise the left arm higher", "the left hand already waves above the head"),
     ("remove stage 7", "no stage 7"),
     ("", "empty"),
 ])
@@ -76,14 +78,31 @@ def test_offline_editor_says_when_it_does_not_understand(instruction, match):
         OfflineEditor().revise(PLAN, instruction)
 
 
+def test_the_other_hand_swaps_hands_and_arms_only_not_turns():
+    plan = Plan.from_dict({"stages": [
+        {"text": "a person walks in a left turn", "seconds": 2,
+         "parts": {"left_arm": "a person raises the left hand", "left_leg": "a person lifts the left foot"}},
+        {"text": "a person turns right and waves with the Right hand", "seconds": 2}]})
+    out = OfflineEditor().revise(plan, "use the other hand")["stages"]
+    assert out[0]["text"] == "a person walks in a left turn"
+    assert out[0]["parts"] == {"right_arm": "a person raises the right hand", "left_leg": "a person lifts the left foot"}
+    assert out[1]["text"] == "a person turns right and waves with the Left hand"
+    turn_only = Plan.from_dict({"stages": [{"text": "a person walks in a left turn", "seconds": 2}]})
+    with pytest.raises(EditNotUnderstood, match="no sentence names a left or right hand or arm"):
+        OfflineEditor().revise(turn_only, "use the other hand")
+
+
 def test_every_listed_phrasing_is_understood_and_listed_in_the_refusal():
     from motiongen.edit.offline import PHRASINGS
     for phrasing in PHRASINGS:
         out = OfflineEditor().revise(PLAN, phrasing)
         assert Plan.from_dict(out).to_dict() != PLAN.to_dict(), phrasing          # it did something
+    from motiongen.edit.offline import SHORT_EXAMPLES
+    assert 3 <= len(SHORT_EXAMPLES) <= 4 and set(SHORT_EXAMPLES) <= set(PHRASINGS)
     with pytest.raises(EditNotUnderstood) as e:
-        OfflineEditor().revise(PLAN, "dance like a chicken")
-    assert all(p in str(e.value) for p in PHRASINGS)
+        OfflineEditor().revise(PLAN, "dance like a chicken " * 40)
+    msg = str(e.value)                              # short: a few examples and where the rest are
+    assert all(p in msg for p in SHORT_EXAMPLES) and "README's Editing section" in msg and len(msg) < 400, msg
     with pytest.raises(EditNotUnderstood, match="at most 1000"):
         OfflineEditor().revise(PLAN, "slower " * 2000)
     with pytest.raises(EditNotUnderstood, match="would be all of it"):

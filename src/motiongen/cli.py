@@ -379,7 +379,7 @@ def _cmd_edit(args) -> None:
         kw = {"base_url": args.llm_url, "model": args.llm_model, "api_key": args.llm_key, "timeout": args.llm_timeout}
     res = edit(args.from_dir, args.instruction, backend=make_backend(args.backend, **kw), model=args.model,
                regenerate_all=args.regenerate_all, seed=args.seed, device=args.device, guidance_scale=args.guidance,
-               cleanup=not args.no_cleanup)
+               cleanup=not args.no_cleanup, progress=not args.quiet)
     print("plan changes:")
     for line in res.diff:
         print("  " + line)
@@ -387,6 +387,14 @@ def _cmd_edit(args) -> None:
         print("kept from the earlier motion: " + "; ".join(res.kept))
     [d] = write_outputs(args.out, res.motions, overwrite=args.overwrite, inputs=inputs, **_output_formats(args))
     print(f"wrote {d}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (``motiongen generate: error: argument --sampler: invalid
+    choice ...``) instead of the usage block first; ``-h`` still prints the full help. Subparsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _add_threads(parser: argparse.ArgumentParser) -> None:
@@ -420,7 +428,7 @@ def _positive_seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from .motion.retarget import PRESETS, UNITS
-    p = argparse.ArgumentParser(prog="motiongen", description=" ".join(__doc__.split()).replace("``", "'"))
+    p = _Parser(prog="motiongen", description=" ".join(__doc__.split()).replace("``", "'"))
     p.add_argument("--version", action="version", version=f"motiongen {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -496,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preview", choices=["mp4", "gif", "none"], default="mp4")
     e.add_argument("--formats", metavar="LIST", help="what to write, e.g. bvh,glb,npy,mp4 (as for generate)")
     e.add_argument("--overwrite", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(e)
     e.set_defaults(func=_cmd_edit)
 
@@ -589,16 +598,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
-    c = sub.add_parser("convert", help="convert between BVH, joints .npy, features .npy and previews (.mp4/.gif)",
-                       description="Convert between BVH, joints .npy (T, J, 3), features .npy (T, 263|251) and "
-                                   ".mp4/.gif previews; formats are chosen by extension and array shape. "
-                                   "BVH input is retargeted to the 22-joint HumanML3D layout.")
-    c.add_argument("input", help="a .bvh (or archive.zip::member.bvh) or .npy file")
-    c.add_argument("output", help="a .bvh, .npy, .mp4 or .gif file")
-    c.add_argument("--rig", choices=sorted(PRESETS), help="joint-name preset of the BVH input (default: detected)")
-    c.add_argument("--fps", type=float, default=20.0, help="frame rate to resample BVH input to (default 20)")
-    c.add_argument("--units", choices=sorted(UNITS), help="units of the BVH input (default: inferred from its size)")
-    c.add_argument("--up", choices=["y", "z"], default="y", help="up axis of the BVH input (default y)")
+    c = sub.add_parser("convert", help="convert mocap (BVH, ASF/AMC, DeepMimic, ASE) and joints/features .npy to "
+                                       "BVH, GLB, .npy or a preview (.mp4/.gif)",
+                       description="Convert a motion file. Inputs: .bvh; .amc (its .asf beside it); DeepMimic .txt "
+                                   "(JSON); ASE .npz; each also as archive.zip::member; joints .npy (T, 22|21, 3) or "
+                                   "features .npy (T, 263|251). Outputs: .bvh, .glb, .npy (joints or features, see "
+                                   "--to), .mp4 or .gif previews. Formats are chosen by extension and array shape; "
+                                   "mocap input is retargeted to the 22-joint HumanML3D layout.")
+    c.add_argument("input", help="a .bvh, .amc (with its .asf), DeepMimic .txt, ASE .npz (or archive.zip::member of "
+                                 "any of them), or a joints/features .npy file")
+    c.add_argument("output", help="a .bvh, .glb, .npy, .mp4 or .gif file")
+    c.add_argument("--rig", choices=sorted(PRESETS), help="joint-name preset of mocap input (default: detected)")
+    c.add_argument("--fps", type=float, default=20.0, help="frame rate to resample mocap input to (default 20)")
+    c.add_argument("--units", choices=sorted(UNITS), help="units of mocap input (default: inferred from its size)")
+    c.add_argument("--up", choices=["y", "z"], default="y", help="up axis of mocap input (default y)")
     c.add_argument("--to", choices=["joints", "features"],
                    help="what a .npy output holds (default: features for joints input, else joints)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT file")
@@ -696,16 +709,21 @@ def _set_threads(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):      # bare `motiongen`: the help, not an error
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
+    action = getattr(args, "data_command", None) or getattr(args, "models_command", None)
+    command = f"{args.command} {action}" if action else args.command       # "data show", as argparse names it
     try:
         _set_threads(args)
         args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"motiongen {args.command}: error: {msg}", file=sys.stderr)
+        print(f"motiongen {command}: error: {msg}", file=sys.stderr)
         return 2
     except (NotADirectoryError, IsADirectoryError, PermissionError) as e:
-        print(f"motiongen {args.command}: error: '{e.filename}': {e.strerror}", file=sys.stderr)
+        print(f"motiongen {command}: error: '{e.filename}': {e.strerror}", file=sys.stderr)
         return 2
     return 0
 

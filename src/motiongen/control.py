@@ -113,9 +113,21 @@ def _features_from_joints(joints: np.ndarray, what: str, spec: SkeletonSpec) -> 
     return feats.astype(np.float32), positions
 
 
+def _with_one_more_frame(joints: np.ndarray, what: str) -> np.ndarray:
+    """Joints (T, J, 3) with one frame extrapolated at the end (the last frame's velocity, never below the lowest
+    real joint), so that HumanML3D features, which give T-1 frames for T joints, hold all T frames of the motion."""
+    joints = np.asarray(joints, np.float64)
+    if len(joints) < 2:
+        raise ControlError(f"{what}: the motion has {len(joints)} frame(s); at least 2 are needed")
+    extra = 2.0 * joints[-1] - joints[-2]
+    extra[:, 1] = np.maximum(extra[:, 1], joints[..., 1].min())      # the floor stays where it is
+    return np.concatenate([joints, extra[None]])
+
+
 def load_prefix(path: str | os.PathLike, spec: SkeletonSpec = HUMANML3D, fps: float = 20.0) -> np.ndarray:
     """The motion to continue, as de-normalised features (T, D): from a BVH of any supported rig, a joints .npy
-    (T, 22, 3), a features .npy (T, 263) or an earlier output folder (its motion.npy)."""
+    (T, 22, 3), a features .npy (T, 263) or an earlier output folder (its motion.npy). A motion of T frames gives T
+    feature frames (see :func:`_with_one_more_frame`)."""
     path = str(path)
     p = _check_file(path.split("::")[0], "--prefix")
     if p.is_dir():
@@ -133,12 +145,12 @@ def load_prefix(path: str | os.PathLike, spec: SkeletonSpec = HUMANML3D, fps: fl
         elif arr.ndim == 3 and arr.shape[1:] == (spec.num_joints, 3):
             if not np.isfinite(arr).all():
                 raise ControlError(f"--prefix: {p} contains NaN or infinite values")
-            feats, _ = _features_from_joints(arr, f"--prefix {p}", spec)
+            feats, _ = _features_from_joints(_with_one_more_frame(arr, f"--prefix {p}"), f"--prefix {p}", spec)
         else:
             raise ControlError(f"--prefix: {p}: expected joints (T, {spec.num_joints}, 3) or features "
                                f"(T, {spec.feature_dim}), got shape {arr.shape}")
     else:
-        joints = _motion_joints(path, "--prefix", fps)
+        joints = _with_one_more_frame(_motion_joints(path, "--prefix", fps), f"--prefix {path}")
         feats, _ = _features_from_joints(joints, f"--prefix {path}", spec)
     feats = np.asarray(feats, np.float32)
     if feats.ndim != 2 or feats.shape[1] != spec.feature_dim:

@@ -33,7 +33,7 @@ def load_motion(path: str, rig: str | None = None, fps: float = 20.0, units: str
     if not p.exists():
         raise FileNotFoundError(f"input not found: {p}")
     if p.is_dir():
-        raise ValueError(f"{p}: is a directory; give a .bvh or .npy file")
+        raise ValueError(f"{p}: is a directory; give a motion file (.bvh, .amc, .txt, .npz or .npy)")
     name = path.lower()
     if name.endswith((".bvh", ".amc", ".npz", ".txt", ".json")):
         with warnings.catch_warnings(record=True) as caught:

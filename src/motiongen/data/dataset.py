@@ -249,16 +249,35 @@ def corpus_stats(root: str | Path, split: str | None = None) -> dict:
             "sources": dict(sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))), "sides": sides}
 
 
+def _where_ids_are(root: Path, mid: str) -> str:
+    """Where a user finds the ids of a dataset folder, with the closest one when there is one."""
+    import difflib
+    listing = root / "all.txt"
+    if listing.is_file():
+        ids = [line.strip() for line in listing.read_text(errors="replace").splitlines() if line.strip()]
+        where = "the ids are listed in all.txt"
+    else:
+        ids = sorted(p.stem for p in (root / "new_joint_vecs").glob("*.npy"))
+        where = "the ids are the file names in new_joint_vecs/"
+    close = difflib.get_close_matches(mid, ids, n=1)
+    return f"{where}; did you mean {close[0]!r}?" if close else where
+
+
 def show_item(root: str | Path, mid: str, out: str | Path) -> Path:
     """Render one motion of a dataset (its joints, recovered from the features when new_joints/ is absent)."""
     from ..motion.features import recover_joints_from_features
     from ..motion.render import render_motion
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such dataset folder")
     jpath = root / "new_joints" / f"{mid}.npy"
+    vpath = root / "new_joint_vecs" / f"{mid}.npy"
+    if "/" in mid or "\\" in mid or not (jpath.is_file() or vpath.is_file()):
+        raise FileNotFoundError(f"{root}: no motion {mid!r} ({_where_ids_are(root, mid)})")
     if jpath.exists():
         joints = np.load(jpath)
     else:
-        joints = recover_joints_from_features(np.load(_require(root / "new_joint_vecs" / f"{mid}.npy", f"motion {mid!r}")))
+        joints = recover_joints_from_features(np.load(vpath))
     title = mid
     tf = root / "texts" / f"{mid}.txt"
     if tf.exists():

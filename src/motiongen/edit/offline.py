@@ -16,7 +16,7 @@ body in whatever way the text encoder happens to map it (the left wrist dropped 
 * parts:    "raise the left arm" / "raise the left arm higher" / "lower the left arm" move an arm one step on
             :data:`ARM_HEIGHTS` (the arm following a walk -> "raises the left hand" -> "waves with the left
             hand", the highest pose of the corpus); "wave with the right hand", "in stage 2, raise both hands";
-            "use the other hand" swaps left and right. Legs, head and spine get no sentences: the shipped model
+            "use the other hand" swaps the left and right hands/arms (not turns: "a left turn" stays). Legs, head and spine get no sentences: the shipped model
             does not kick (a foot rises less than 20 cm for "a person kicks"), so the editor says so. A part sentence goes to
             the stage the clause names (or the one named earlier in the instruction, or every stage)
 * stages:   "remove the second stage", "add a stage: the person sits down" (at the end), "add 'a person bows' at
@@ -24,7 +24,7 @@ body in whatever way the text encoder happens to map it (the left wrist dropped 
 
 Several edits can be joined with "and", ";" or ",". Stage references: "stage 2", "the second stage",
 "the first/last stage", "stages 1 and 2", "all stages" / "everything". :data:`PHRASINGS` lists one example of
-every rule; the README and the "did not understand" message show it, and a test checks each one; tests/test_edit.py
+every rule; the README shows it (the "did not understand" message a few of them), and a test checks each one; tests/test_edit.py
 checks with the shipped model that each rule moves the body the way it says.
 """
 from __future__ import annotations
@@ -59,6 +59,9 @@ PHRASINGS = (
     "reverse the stages",
     "make the first stage slower and raise the left arm higher",
 )
+# the few phrasings the "did not understand" message shows (the README's Editing section lists all of PHRASINGS)
+SHORT_EXAMPLES = ("make the second stage slower", "raise the left arm higher", "use the other hand",
+                  "swap stages 1 and 2")
 
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5}
@@ -82,6 +85,9 @@ _FAST_RE = re.compile(r"\s*\b(?:energetically|quickly|actively|fast)\b")
 # arm poses in the corpus's wording, lowest to highest (mean wrist height of the shipped model over a 4 s walk:
 # following the walk about 0.9 m, raising about 1.2 m, waving 1.73 m, above the head in 95% of frames)
 ARM_HEIGHTS = ("{follow}", "a person raises {hand}", "a person waves with {hand}")
+# "left"/"right" naming a hand or arm (what "use the other hand" swaps), not a turn or a direction
+_ARM_SIDE_RE = re.compile(r"\b(left|right)(?=\s+(?:arm|hand|elbow|wrist|shoulder|forearm|fist|palm)s?\b)",
+                          re.IGNORECASE)
 _HAND = {("left_arm",): "the left hand", ("right_arm",): "the right hand", ("left_arm", "right_arm"): "both hands"}
 STAGE_REF = (r"(?:the\s+)?(?:(?P<ord>first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|1st|2nd|3rd|"
              r"4th|5th|last|final)\s+stage|stage\s+(?P<num>\d+|one|two|three|four|five|six|seven|eight|nine|ten))")
@@ -152,17 +158,21 @@ class OfflineEditor:
                 return data
             if first_error[1] != "no rule matches":   # a clause was understood but cannot be done: say why,
                 bad, why = first_error                # rather than read the whole as one edit and drop a part
-                raise EditNotUnderstood(f"cannot do '{bad}': {why}")
+                shown = bad if len(bad) <= 80 else bad[:77] + "..."
+                raise EditNotUnderstood(f"cannot do '{shown}': {why}")
         data, error = self._try(plan, [instr])    # one edit whose text contains "and" or commas
         if error is None:
             return data
         bad, why = first_error or error
         if why == "no rule matches" and error[1] != "no rule matches":
             bad, why = error                      # the whole instruction got further than its pieces
-        examples = "; ".join(f"'{p}'" for p in PHRASINGS)
-        raise EditNotUnderstood(f"the offline editor did not understand '{bad}' ({why}). It understands "
-                                f"instructions like: {examples}. For anything else use an LLM backend "
-                                "(--backend openai)")
+        shown = bad if len(bad) <= 80 else bad[:77] + "..."
+        if why != "no rule matches":              # understood, but cannot be done (an arm already at the top)
+            raise EditNotUnderstood(f"cannot do '{shown}': {why}")
+        examples = ", ".join(f"'{p}'" for p in SHORT_EXAMPLES)
+        raise EditNotUnderstood(f"the offline editor did not understand '{shown}' ({why}); it understands e.g. "
+                                f"{examples} (the README's Editing section lists all); for anything else use "
+                                "--backend openai")
 
     def _try(self, plan: Plan, clauses: list[str]):
         data = plan.to_dict()
@@ -304,7 +314,7 @@ class OfflineEditor:
             targets = ctx["stages"] or list(range(n))
             mirrored = [self._mirror(stages[k]) for k in targets]
             if all(m == stages[k] for m, k in zip(mirrored, targets)):
-                raise EditNotUnderstood("no sentence names a left or right side to swap")
+                raise EditNotUnderstood("no sentence names a left or right hand or arm to swap")
             for m, k in zip(mirrored, targets):
                 stages[k] = m
             return
@@ -345,17 +355,20 @@ class OfflineEditor:
 
     @staticmethod
     def _mirror(stage: dict) -> dict:
-        """The other hand (and foot): left and right swap in every sentence and between the part entries."""
+        """The other hand: "left"/"right" swap where they name a hand or arm ("the left hand", "right arms") and
+        the left_arm / right_arm part entries swap. Other sides stay: "walks in a left turn" still turns left."""
         def swap(text: str) -> str:
-            return re.sub(r"\b(left|right)\b", lambda m: {"left": "right", "right": "left"}[m.group(1)], text)
+            def other(m: re.Match) -> str:
+                word = {"left": "right", "right": "left"}[m.group(1).lower()]
+                return word.capitalize() if m.group(1)[0].isupper() else word
+            return _ARM_SIDE_RE.sub(other, text)
         new = dict(stage)
         new["text"] = swap(stage["text"])
         if stage.get("parts"):
             parts = {}
             for p, t in stage["parts"].items():
-                q = {"left_arm": "right_arm", "right_arm": "left_arm", "left_leg": "right_leg",
-                     "right_leg": "left_leg"}.get(p, p)
-                parts[q] = swap(t)
+                q = {"left_arm": "right_arm", "right_arm": "left_arm"}.get(p, p)
+                parts[q] = swap(t) if q != p else t
             new["parts"] = parts
         return new
 
@@ -374,11 +387,12 @@ class OfflineEditor:
             movable = [p for p in arms if 0 <= target[p] < len(ARM_HEIGHTS)]
             if not movable:
                 hand = _HAND[arms]
+                one = len(arms) == 1                     # "the left hand waves" / "both hands wave"
                 if up:
-                    raise EditNotUnderstood(f"{hand} already wave(s) above the head, the highest arm pose of the "
-                                            "model's corpus; there is no higher one to write")
-                raise EditNotUnderstood(f"{hand} already follow(s) the stage's sentence; the corpus has no lower "
-                                        "arm pose to write")
+                    raise EditNotUnderstood(f"{hand} already {'waves' if one else 'wave'} above the head, the "
+                                            "highest arm pose of the model's corpus; there is no higher one to write")
+                raise EditNotUnderstood(f"{hand} already {'follows' if one else 'follow'} the stage's sentence; "
+                                        "the corpus has no lower arm pose to write")
             same = len(movable) == len(arms) and len({target[p] for p in arms}) == 1
             for p in movable:              # an arm already at the top (bottom) stays where it is
                 hand = _HAND[arms] if same else _HAND[(p,)]
