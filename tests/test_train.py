@@ -88,6 +88,7 @@ def test_cli_train(hml_folder, tmp_path, capsys):
                  "--batch-size", "4", "--set", "latent_dim=16", "--set", "num_layers=1", "--set", "ff_dim=16",
                  "--device", "cpu", "--quiet"]) == 0
     assert (out / "model.safetensors").is_file()
+    assert "trained baseline to step 2 of 2; model directory" in capsys.readouterr().out
     assert main(["train", "--model", "baseline", "--data", str(tmp_path / "nodata"), "--out",
                  str(tmp_path / "x"), "--quiet"]) == 2
     assert "nodata" in capsys.readouterr().err

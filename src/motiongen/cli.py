@@ -336,7 +336,11 @@ def _cmd_train(args) -> None:
         print(f"training {cfg.model}: {cfg.parameterization} parameterisation, geometric losses pos {cfg.loss_pos:g} "
               f"vel {cfg.loss_vel:g} foot {cfg.loss_foot:g}, mirror {cfg.mirror:g}, reword {cfg.reword}")
     run = train(cfg, resume=args.resume, progress=not args.quiet)
-    print(f"trained {cfg.model} for {cfg.steps} steps; model directory: {run}")
+    import json
+    from pathlib import Path
+    done = json.loads((Path(run) / "config.json").read_text()).get("training", {}).get("steps", cfg.steps)
+    stopped = "" if done == cfg.steps else f" (max_minutes ended it; --resume continues to {cfg.steps})"
+    print(f"trained {cfg.model} to step {done} of {cfg.steps}{stopped}; model directory: {run}")
 
 
 def _cmd_train_evaluator(args) -> None:
