@@ -16,8 +16,8 @@ import zipfile
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .asf import ASFError, split_member
-from .bvh import BVH
+from .asf import ASFError
+from .bvh import BVH, read_source_bytes
 
 __all__ = ["ASEError", "read_ase_npz", "PROP_NODES"]
 
@@ -32,22 +32,15 @@ class ASEError(ASFError):
 
 
 def _load(path: str):
-    path, member, source = split_member(path)
+    data, source = read_source_bytes(path, error=ASEError, what="motion", zip_is_archive=False)
     try:
-        if member is not None:
-            with zipfile.ZipFile(path) as zf:
-                buf = io.BytesIO(zf.read(member))
-        else:
-            buf = path
-        with np.load(buf, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             missing = [k for k in _KEYS if k not in npz.files]
             if missing:
                 raise ASEError(f"{source}: not an ASE motion .npz (missing {', '.join(missing)}; expected "
                                f"{', '.join(_KEYS)})")
             return {k: npz[k] for k in _KEYS}, source
-    except KeyError:
-        raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ASEError(f"{source}: cannot read it as an .npz ({e})") from None
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .bvh import BVH, BVHError
+from .bvh import BVH, BVHError, read_source_bytes
 
 __all__ = ["ASFError", "ASFSkeleton", "parse_asf", "parse_amc", "read_asf_amc", "find_asf", "read_text"]
 
@@ -55,33 +55,9 @@ class ASFSkeleton:
     source: str
 
 
-def split_member(path: str | os.PathLike) -> tuple[str, str | None, str]:
-    """(file, zip member or None, source name) of ``path`` or ``archive.zip::member``; FileNotFoundError if the file
-    is missing."""
-    path, member = str(path), None
-    if "::" in path:
-        path, member = path.split("::", 1)
-    source = f"{path}::{member}" if member else path
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"file not found: {path}")
-    return path, member, source
-
-
 def read_text(path: str) -> tuple[str, str]:
     """(text, source name) of a file or of ``archive.zip::member``; Latin-1 fallback (HDM05 comments)."""
-    path, member, source = split_member(path)
-    if member is not None:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                data = zf.read(member)
-        except KeyError:
-            raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
-        except (zipfile.BadZipFile, OSError) as e:
-            raise ASFError(f"{source}: cannot read the zip archive ({e})") from None
-    else:
-        if os.path.isdir(path):
-            raise ASFError(f"{path}: is a directory, not a file")
-        data = Path(path).read_bytes()
+    data, source = read_source_bytes(path, error=ASFError, what="motion")
     try:
         return data.decode("utf-8"), source
     except UnicodeDecodeError:

@@ -301,32 +301,42 @@ def parse_bvh(text: str, source: str = "<bvh>") -> BVH:
     return BVH(names, parents, np.array(offsets), channels, end_sites, frame_time, motion, source)
 
 
-def read_bvh(path: str | os.PathLike, member: str | None = None) -> BVH:
-    """Read a BVH file, or a ``member`` of a zip archive in place (``path`` may also be ``archive.zip::member``)."""
+def read_source_bytes(path: str | os.PathLike, member: str | None = None, error: type = None,
+                      what: str = "BVH", zip_is_archive: bool = True) -> tuple[bytes, str]:
+    """(bytes, source name) of a file or of a ``member`` of a zip archive read in place (``path`` may also be
+    ``archive.zip::member``): the one archive reader of every motion format. A missing file or member raises
+    FileNotFoundError; an unreadable archive (corrupt, truncated, a compression it cannot undo) or a directory
+    raises ``error`` (default :class:`BVHError`) naming the source. ``zip_is_archive=False``: a zip file given
+    without a member is the file itself (an .npz is a zip)."""
+    error = error or BVHError
     path = str(path)
     if member is None and "::" in path:
         path, member = path.split("::", 1)
     source = f"{path}::{member}" if member else path
     if not os.path.exists(path):
-        raise FileNotFoundError(f"BVH file not found: {path}")
-    if member is not None or zipfile.is_zipfile(path):
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    if member is not None or (zip_is_archive and zipfile.is_zipfile(path)):
         if member is None:
-            raise BVHError(f"{path}: is a zip archive; name the BVH member (archive.zip::member.bvh)")
+            raise error(f"{path}: is a zip archive; name the {what} member (archive.zip::member)")
         try:
             with zipfile.ZipFile(path) as zf:
                 try:
-                    data = zf.read(member)
+                    return zf.read(member), source
                 except KeyError:
                     raise FileNotFoundError(f"{path}: archive has no member {member!r}") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
                 zlib.error) as e:
             if isinstance(e, FileNotFoundError):
                 raise
-            raise BVHError(f"{source}: cannot read the zip archive ({e})") from None
-    else:
-        if os.path.isdir(path):
-            raise BVHError(f"{path}: is a directory, not a BVH file")
-        data = Path(path).read_bytes()
+            raise error(f"{source}: cannot read the zip archive ({e})") from None
+    if os.path.isdir(path):
+        raise error(f"{path}: is a directory, not a {what} file")
+    return Path(path).read_bytes(), source
+
+
+def read_bvh(path: str | os.PathLike, member: str | None = None) -> BVH:
+    """Read a BVH file, or a ``member`` of a zip archive in place (``path`` may also be ``archive.zip::member``)."""
+    data, source = read_source_bytes(path, member)
     return parse_bvh(data.decode("utf-8", errors="replace"), source)
 
 

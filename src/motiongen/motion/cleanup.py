@@ -95,9 +95,11 @@ def _foot_joints(spec: SkeletonSpec) -> list[int]:
 
 
 def detect_contacts(joints: np.ndarray, hint: np.ndarray | None = None, spec: SkeletonSpec = HUMANML3D,
-                    fps: float = 20.0, settings: FootSettings = FootSettings()) -> np.ndarray:
+                    fps: float | None = None, settings: FootSettings = FootSettings()) -> np.ndarray:
     """(T, 4) bool contacts (left ankle, left toe, right ankle, right toe) from height and speed with hysteresis,
-    the ``hint`` (T, 4) bool (the model's contact channels) lowering the bar to start one (module doc)."""
+    the ``hint`` (T, 4) bool (the model's contact channels) lowering the bar to start one (module doc).
+    ``fps``: the skeleton's own frame rate unless given (KIT-ML is 12.5 fps)."""
+    fps = spec.fps if fps is None else fps
     j = np.asarray(joints, dtype=np.float64)
     s = settings
     feet = _foot_joints(spec)
@@ -224,10 +226,11 @@ def _two_bone_ik(hip, knee, target, l1, l2):
 
 
 def plant_feet(joints: np.ndarray, hint: np.ndarray | None = None, spec: SkeletonSpec = HUMANML3D,
-               fps: float = 20.0, settings: FootSettings = FootSettings(),
+               fps: float | None = None, settings: FootSettings = FootSettings(),
                contacts: np.ndarray | None = None) -> np.ndarray:
     """Joints (T, J, 3) with planted feet (module doc). ``hint``: the model's contact channels (T, 4) bool;
-    ``contacts``: use these (T, 4) instead of detecting them."""
+    ``contacts``: use these (T, 4) instead of detecting them. ``fps``: the skeleton's own unless given."""
+    fps = spec.fps if fps is None else fps
     j = np.array(joints, dtype=np.float64, copy=True)
     s = settings
     if j.ndim != 3 or j.shape[1] != spec.num_joints or j.shape[2] != 3:
