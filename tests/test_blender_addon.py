@@ -54,6 +54,10 @@ def test_addon_zip_installs_as_a_package_and_registers(tmp_path, monkeypatch):
     module.unregister()
     assert registered == [] and not hasattr(bpy.types.Scene, "motiongen")
     assert main(["blender-addon", "--out", str(tmp_path / "addon.tar")]) == 2
+    mine = tmp_path / "thesis.zip"                       # a zip of the user's is never replaced unasked
+    mine.write_bytes(b"PK\x05\x06" + bytes(18))
+    assert main(["blender-addon", "--out", str(mine)]) == 2 and mine.read_bytes() == b"PK\x05\x06" + bytes(18)
+    assert main(["blender-addon", "--out", str(mine), "--overwrite"]) == 0 and zipfile.is_zipfile(mine)
 
 
 @pytest.mark.slow

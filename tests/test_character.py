@@ -198,6 +198,17 @@ def test_cli_retarget_from_an_output_folder_and_generate_writes_character_files(
     assert "mapped by preset 'bandai'" in printed and "left at rest (1): joint_Root" in printed
     assert (tmp_path / "b.glb").stat().st_size > 1000
     assert main(["retarget", str(d), "--to", _rig("bandai"), "--out", str(tmp_path / "b.fbx")]) == 2
+    # an existing file is the user's: refused without --overwrite, and the character itself never replaced
+    before = (tmp_path / "b.glb").read_bytes()
+    assert main(["retarget", str(d), "--to", _rig("bandai"), "--out", str(tmp_path / "b.glb")]) == 2
+    assert "exists; choose another name or pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "b.glb").read_bytes() == before
+    assert main(["retarget", str(d), "--to", _rig("bandai"), "--out", str(tmp_path / "b.glb"), "--overwrite"]) == 0
+    rig = tmp_path / "rig.bvh"
+    rig.write_bytes((d / "character.bvh").read_bytes())
+    assert main(["retarget", str(d), "--to", str(rig), "--out", str(rig), "--overwrite"]) == 2
+    assert "is an input of this command" in capsys.readouterr().err
+    assert rig.read_bytes() == (d / "character.bvh").read_bytes()
 
 
 @pytest.mark.slow

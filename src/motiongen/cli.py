@@ -18,13 +18,14 @@ def _cmd_convert(args) -> None:
 def _cmd_retarget(args) -> None:
     from .convert import retarget_to_character_file
     for note in retarget_to_character_file(args.motion, args.to, args.out, bone_map=args.map, rest=args.rest,
-                                           units=args.units, up=args.up, plant_feet=not args.no_plant):
+                                           units=args.units, up=args.up, plant_feet=not args.no_plant,
+                                           overwrite=args.overwrite):
         print(note)
 
 
 def _cmd_blender_addon(args) -> None:
     from .blender_addon.package import write_addon_zip
-    print(f"wrote {write_addon_zip(args.out)} (Blender: Edit > Preferences > Add-ons > Install...)")
+    print(f"wrote {write_addon_zip(args.out, args.overwrite)} (Blender: Edit > Preferences > Add-ons > Install...)")
 
 
 def _cmd_data_build(args) -> None:
@@ -631,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--to", required=True, metavar="CHARACTER", help="the character: .bvh (or archive.zip::m.bvh), "
                                                                     ".glb or .gltf")
     r.add_argument("--out", required=True, help="OUT.bvh or OUT.glb (a glTF character keeps its meshes)")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing OUT (never an input)")
     r.add_argument("--map", metavar="FILE.json", help="bone map: {our joint (left_hip or LeftUpLeg): your bone}")
     r.add_argument("--rest", choices=["rest", "first-frame"], default="rest",
                    help="the character's rest pose: its zero pose / node transforms (default) or its first frame")
@@ -641,6 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ba = sub.add_parser("blender-addon", help="write the Blender add-on (a zip to install in Blender 3.x / 4.x)")
     ba.add_argument("--out", default="motiongen_blender.zip", help="zip to write (default motiongen_blender.zip)")
+    ba.add_argument("--overwrite", action="store_true", help="replace an existing zip")
     ba.set_defaults(func=_cmd_blender_addon)
 
     d = sub.add_parser("data", help="build, summarise and look at motion datasets")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io_utils import atomic_save_npy
+from .io_utils import atomic_save_npy, check_output_file
 from .motion.bvh import write_bvh
 from .motion.readers import read_skeletal_motion
 from .motion.features import joints_to_features, recover_joints_from_features
@@ -72,15 +72,7 @@ def convert(src: str, dst: str, rig: str | None = None, fps: float = 20.0, to: s
     ext = out.suffix.lower()
     if ext not in (".bvh", ".glb", ".npy", ".mp4", ".gif"):
         raise ValueError(f"{dst}: unsupported output; expected .bvh, .glb, .npy, .mp4 or .gif")
-    if out.is_dir():
-        raise FileExistsError(f"{dst}: is a directory; give the output file's name")
-    if out.exists() or out.is_symlink():
-        if not overwrite:
-            raise FileExistsError(f"{dst}: exists; choose another name or pass --overwrite to replace it")
-        if out.exists() and out.resolve() == Path(str(src).split("::", 1)[0]).resolve():
-            raise FileExistsError(f"{dst}: is the input itself; write the output to another file")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"{dst}: the folder '{out.parent}' does not exist")
+    check_output_file(out, overwrite, [src], flag="output")
     motion = load_motion(src, rig=rig, fps=fps, units=units, up=up)
     notes = list(motion.notes)
     if ext == ".bvh":
@@ -138,12 +130,13 @@ def load_any_motion(path: str, fps: float = 20.0) -> LoadedMotion:
 
 def retarget_to_character_file(motion: str, character: str, out: str, bone_map: str | None = None,
                                rest: str = "rest", units: str | None = None, up: str = "y",
-                               plant_feet: bool = True) -> list[str]:
+                               plant_feet: bool = True, overwrite: bool = False) -> list[str]:
     """``motiongen retarget``: MOTION onto CHARACTER's own skeleton, written to OUT (.bvh or .glb)."""
     from .motion.character import read_character, retarget_to_character, write_character_bvh, write_character_glb
     ext = Path(out).suffix.lower()
     if ext not in (".bvh", ".glb"):
         raise ValueError(f"--out {out}: expected a .bvh or .glb file")
+    check_output_file(out, overwrite, [motion, character, bone_map])
     src = load_any_motion(motion)
     if src.joints.shape[1] != 22:
         raise ValueError(f"{motion}: retargeting needs the 22-joint HumanML3D layout, got {src.joints.shape[1]} joints")

@@ -162,6 +162,24 @@ def describe_entries(entries: list[str], n: int = 5) -> str:
     return ", ".join(entries[:n]) + (f" and {len(entries) - n} more" if len(entries) > n else "")
 
 
+def check_output_file(out: str | os.PathLike, overwrite: bool = False, inputs=(), flag: str = "--out") -> Path:
+    """Refuse (before any work) to replace an existing file unless ``overwrite``, and even then when it is a folder
+    or one of the command's ``inputs`` (paths, or ``archive.zip::member``); the folder it goes in must exist."""
+    out = Path(out)
+    if out.is_dir():
+        raise FileExistsError(f"{flag} {out}: is a directory; give the output file's name")
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{flag} {out}: exists; choose another name or pass --overwrite to replace it")
+        for given in inputs:
+            if given and out.exists() and out.resolve() == Path(str(given).split("::", 1)[0]).resolve():
+                raise FileExistsError(f"{flag} {out}: is an input of this command ({given}); write the output to "
+                                      f"another file")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{flag} {out}: the folder '{out.parent}' does not exist")
+    return out
+
+
 def check_output_dir(out: str | os.PathLike, overwrite: bool = False, inputs=(), flag: str = "--out") -> Path:
     """Refuse (before any work) to write over a non-empty directory unless ``overwrite``; even then, refuse when
     the directory holds anything motiongen did not write (judged by the manifest motiongen leaves in every output,

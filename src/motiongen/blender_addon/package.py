@@ -15,11 +15,12 @@ def addon_source() -> str:
     return resources.files(__package__).joinpath("motiongen_blender.py").read_text(encoding="utf-8")
 
 
-def write_addon_zip(out: str | os.PathLike) -> Path:
-    from ..io_utils import atomic_write_bytes
+def write_addon_zip(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    from ..io_utils import atomic_write_bytes, check_output_file
     out = Path(out)
     if out.suffix.lower() != ".zip":
         raise ValueError(f"--out {out}: expected a .zip file (Blender installs add-ons from zips)")
+    check_output_file(out, overwrite)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("motiongen_blender/__init__.py", addon_source())
