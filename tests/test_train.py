@@ -312,6 +312,15 @@ def test_balanced_sampling_draws_rare_actions_as_often_as_common_ones(hml_folder
     assert np.array_equal(again.indices(17), _Batches(ds, 4, 0, 1, 0, balance=1.0).indices(17))   # resumable
     plain = np.concatenate([_Batches(ds, 4, 0, 1, 0).indices(s) for s in range(200)])
     assert (acts[plain] == "kick").mean() < share
+    # a clip drawn again is not the same sample again: its crop and caption coin follow the step
+    # (within one epoch, where a permutation's seeding would give the same crop every time)
+    b = _Batches(ds, 1, 0, 1, 0, balance=1.0)
+    seen: dict = {}
+    for step in range(b.per_epoch):
+        [i] = b.indices(step)
+        seen.setdefault(int(i), []).append(b[step]["motion"].numpy().tobytes())
+    again = [v for v in seen.values() if len(v) > 1]
+    assert again and any(len(set(v)) > 1 for v in again)
 
 
 # ---- GPU readiness, checked on the CPU (issue 29) -------------------------------------------------------------

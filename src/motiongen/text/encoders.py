@@ -297,8 +297,9 @@ class TextFeatureStore:
                 tokens, pooled, lengths = f.get_tensor("tokens"), f.get_tensor("pooled"), f.get_tensor("lengths")
         except Exception:          # a broken or foreign file is recomputed (and replaced on save)
             return 0
-        if meta.get("encoder") != self.encoder.identity() or len(keys) != len(lengths) != len(pooled):
-            return 0
+        if meta.get("encoder") != self.encoder.identity() or not (
+                len(keys) == len(lengths) == len(pooled) and int(lengths.sum()) == len(tokens)):
+            return 0                # rows that do not add up: recomputed, as a broken file is
         rows = torch.split(tokens, lengths.tolist())
         for k, tok, pool in zip(keys, rows, pooled):
             self._rows[k] = (tok, pool)

@@ -305,16 +305,17 @@ class _Batches(torch.utils.data.Dataset):
         """This rank's dataset indices at ``step``: a per-epoch permutation, or with ``balance`` a weighted draw
         (with replacement) seeded by the step, so a resumed run draws the same batches."""
         step = int(step)
-        epoch, within = divmod(step, self.per_epoch)
-        if epoch != self._perm_epoch:
-            if self.weights is None:
-                self._perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.ds))
-            self._perm_epoch = epoch
-            self.ds.set_epoch(epoch)
         if self.weights is not None:
             glob = np.random.default_rng((self.seed, 1, step)).choice(len(self.ds), size=self.bs, p=self.weights)
-        else:
-            glob = self._perm[within * self.bs:(within + 1) * self.bs]
+            # a rare clip is drawn many times an epoch: each draw gets its own crop, caption and mirror coin
+            self.ds.set_epoch(step)
+            return glob[self.rank::self.world]
+        epoch, within = divmod(step, self.per_epoch)
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng((self.seed, epoch)).permutation(len(self.ds))
+            self._perm_epoch = epoch
+            self.ds.set_epoch(epoch)
+        glob = self._perm[within * self.bs:(within + 1) * self.bs]
         return glob[self.rank::self.world]
 
     def __getitem__(self, step: int) -> dict:
