@@ -195,7 +195,17 @@ def test_known_actions_are_built_from_a_corpus_and_checked_in_the_pipeline(tmp_p
     [m] = loaded.generate("a person sits down on a chair", 1.0, steps=2)
     assert m.num_frames == 20                                     # still generated
     u = m.meta["unknown_action"]
-    assert not u["known"] and [n["action"] for n in u["nearest"]][:2] and "sits down" in u["message"]
+    assert not u["known"] and {n["action"] for n in u["nearest"]} == {"walk", "wave"} and "sits down" in u["message"]
+    calls = []
+    check = loaded.known_actions.check
+    loaded.known_actions.check = lambda text, enc, *a, **k: calls.append(text) or check(text, enc, *a, **k)
+    ms = loaded.generate("a person sits down on a chair", 1.0, steps=2, num_samples=3)
+    assert len(calls) == 1 and all(m.meta["unknown_action"]["text"] == u["text"] for m in ms)   # once a prompt
+    calls.clear()
+    [long] = loaded.generate_long([("a person walks forward", 1.0), ("a person sits down on a chair", 1.0)],
+                                  prefix=m.features, steps=2)       # by windows: the plan is checked once
+    assert "sits down" in long.meta["unknown_action"]["text"] and len(calls) == 2    # its two stage texts
+    loaded.known_actions.check = check
     [w] = loaded.generate("a person walks forward", 1.0, steps=2)
     assert "unknown_action" not in w.meta
     [c] = loaded.generate("a person walks forward and then sits down", 4.0, steps=2)    # a plan: its stages

@@ -225,7 +225,8 @@ class MotionPipeline:
                  sampler: str | None = None, steps: int | None = None, guidance_scale: float | None = None,
                  guidance_schedule: str | None = None, batch_size: int = 16, half: bool = False,
                  progress: bool = False, inpaint: list | None = None, literal: bool = False,
-                 cleanup: bool = True, control=None, callback=None) -> list[GeneratedMotion]:
+                 cleanup: bool = True, control=None, callback=None,
+                 check_actions: bool = True) -> list[GeneratedMotion]:
         """Generate motions. ``prompts``: a sentence, a :class:`Prompt`, a plan, or a list of them.
 
         For models that read plans (FineMoGen), a compound sentence ("walks forward and waves with the left hand",
@@ -243,9 +244,12 @@ class MotionPipeline:
         ``control``: a :class:`motiongen.control.MotionControl` (key poses, a path) applied to every prompt; see
         :meth:`generate_long` for continuation and long motion. ``callback(k, n)``: called at each denoising
         step of each batch (see :func:`~motiongen.diffusion.sampling.sample`).
+        ``check_actions``: each prompt's known-actions verdict (:meth:`unknown_action`, once per prompt) goes into
+        the meta of its motions as ``unknown_action`` when the model has not learned it.
         Returns motions in prompt order, samples of a prompt consecutive.
         """
         prompts = self._normalise_prompts(prompts, seconds, literal)
+        verdicts = [self.unknown_action(p) if check_actions else None for p in prompts]
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(num_samples, int) or num_samples < 1:
@@ -286,7 +290,7 @@ class MotionPipeline:
         for b0 in range(0, len(jobs), batch_size):
             chunk = jobs[b0:b0 + batch_size]
             results += self._generate_batch(prompts, frames, chunk, seed, num_samples, sampler, steps, guidance,
-                                            half, progress, inpaint, cleanup, controls, callback)
+                                            half, progress, inpaint, cleanup, controls, callback, verdicts)
         return results
 
     def _normalise_prompts(self, prompts, seconds, literal: bool = False) -> list[Prompt]:
@@ -340,7 +344,8 @@ class MotionPipeline:
         return out
 
     def _generate_batch(self, prompts, frames, chunk, seed, num_samples, sampler, steps, guidance, half,
-                        progress, inpaint, cleanup=True, controls=None, callback=None) -> list[GeneratedMotion]:
+                        progress, inpaint, cleanup=True, controls=None, callback=None,
+                        verdicts=None) -> list[GeneratedMotion]:
         t_start = time.perf_counter()
         items = [prompts[i] for i, _ in chunk]
         lengths = [frames[i] for i, _ in chunk]
@@ -395,7 +400,7 @@ class MotionPipeline:
                                        items[r].plan.to_dict() if items[r].plan is not None else None))
         t_decode = time.perf_counter() - t0
         total = time.perf_counter() - t_start
-        for m, item in zip(out, items):
+        for m, item, (i, _) in zip(out, items, chunk):
             m.meta = {
                 "text": m.text, "seconds": m.num_frames / FPS, "frames": m.num_frames, "fps": FPS, "seed": m.seed,
                 "model": {"dir": self.model_dir, "type": self.denoiser.model_type,
@@ -411,9 +416,8 @@ class MotionPipeline:
                 m.meta["plan"] = m.plan
             if item.read_as_plan:
                 m.meta["read_as_plan"] = True
-            unknown = self.unknown_action(item)
-            if unknown is not None:
-                m.meta["unknown_action"] = unknown
+            if verdicts is not None and verdicts[i] is not None:
+                m.meta["unknown_action"] = verdicts[i]
         for m, cmeta in zip(out, control_meta):
             if cmeta:
                 m.meta["control"] = cmeta
@@ -488,6 +492,7 @@ class MotionPipeline:
                 raise GenerationError(str(e)) from None
         stages_tl = [(st.text, st.start + held_first, st.end + held_first, st.parts) for st in plan.stages]
         window_texts: list[str] = []
+        unknown = self.unknown_action(Prompt(plan.describe(), None, plan))      # the whole plan, checked once
         results = []
         for k in range(num_samples):
             acc = prefix[len(prefix) - held_first:].copy() if held_first else \
@@ -536,7 +541,7 @@ class MotionPipeline:
                     ref[:held] = acc[a:]
                     paint = [(ref, weight)]
                 [m] = self.generate(prompt, num_samples=1, seed=seed + k * 1000 + w, inpaint=paint,
-                                    cleanup=False, literal=True, **kwargs)
+                                    cleanup=False, literal=True, check_actions=False, **kwargs)
                 acc = np.concatenate([acc[:len(acc) - ramp], m.features[held - ramp:]], 0)
             feats = acc if not held_first else np.concatenate([prefix[:len(prefix) - held_first], acc], 0)
             from .control import MotionControl
@@ -551,6 +556,8 @@ class MotionPipeline:
                                        "window_texts": window_texts,
                                        "prefix_frames": int(len(prefix)) if prefix is not None else 0,
                                        "prefix_context_frames": int(held_first)}}
+            if unknown is not None:
+                gm.meta["unknown_action"] = unknown
             results.append(gm)
         return results
 
