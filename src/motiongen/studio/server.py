@@ -132,7 +132,6 @@ class Studio:
             check_llm_url(llm_url)
         self.llm_model, self.llm_key = llm_model, llm_key or ""
         self._render_locks: dict[Path, threading.Lock] = {}
-        self.renders = 0                              # mp4 previews rendered (one per sample, however many ask)
         names = models or ["default"]
         self.models: dict[str, Path] = {}
         for n in names:
@@ -332,6 +331,23 @@ class Studio:
                                 else None) for k, v in row.items()})
         return out, damaged
 
+    def _made_once(self, path: Path, rid: str, sample: int, make) -> None:
+        """Make ``path`` from its sample's joints unless it exists: once however many requests ask at the same
+        time (a lock per file), written atomically; a damaged joints.npy is a 404 naming the result."""
+        if path.is_file():
+            return
+        with self._model_lock:
+            lock = self._render_locks.setdefault(path, threading.Lock())
+        with lock:                         # concurrent first requests wait for the one that makes it
+            if path.is_file():
+                return
+            from ..io_utils import atomic_write
+            try:
+                joints = _load_joints(path.parent / "joints.npy")
+            except (OSError, ValueError) as e:
+                raise ApiError(404, f"result '{rid}' is damaged: sample_{sample:03d}: {str(e)[:120]}", "id") from None
+            atomic_write(path, lambda p: make(joints, p), suffix=path.suffix)
+
     def download(self, rid: str, sample: int, fmt: str) -> Path:
         if fmt not in DOWNLOADS:
             raise ApiError(400, f"format: expected one of {', '.join(DOWNLOADS)}, got '{fmt}'", "format")
@@ -341,20 +357,9 @@ class Studio:
         if not d.is_dir():
             raise ApiError(404, f"result {rid} has no sample {sample}", "sample")
         path = d / DOWNLOADS[fmt][0]
-        if fmt == "mp4" and not path.is_file():                      # rendered on first request, once
-            with self._model_lock:
-                lock = self._render_locks.setdefault(path, threading.Lock())
-            with lock:                     # concurrent first requests wait for the one render
-                if not path.is_file():
-                    from ..io_utils import atomic_write
-                    from ..motion.render import render_motion
-                    try:
-                        joints = _load_joints(d / "joints.npy")
-                    except (OSError, ValueError) as e:
-                        raise ApiError(404, f"result '{rid}' is damaged: sample_{sample:03d}: {str(e)[:120]}",
-                                       "id") from None
-                    atomic_write(path, lambda p: render_motion(joints, p, fps=20.0), suffix=".mp4")
-                    self.renders += 1
+        if fmt == "mp4":                                              # rendered on first request, once
+            from ..motion.render import render_motion
+            self._made_once(path, rid, sample, lambda joints, p: render_motion(joints, p, fps=20.0))
         if not path.is_file() or path.is_symlink():
             raise ApiError(404, f"result {rid} sample {sample} has no {fmt} file", "format")
         return path
@@ -401,8 +406,7 @@ class Studio:
         return out
 
     def on_character(self, rid: str, sample: int, cid: str, ext: str) -> Path:
-        from ..io_utils import atomic_write
-        from ..motion.character import (read_character, retarget_to_character, write_character_bvh,
+        from ..motion.character import (CharacterError, read_character, retarget_to_character, write_character_bvh,
                                         write_character_glb)
         if ext not in ("bvh", "glb"):
             raise ApiError(400, f"format: expected bvh or glb, got '{ext}'", "format")
@@ -411,15 +415,21 @@ class Studio:
         rigs = [p for p in self.characters_dir().glob(f"{cid}.*") if p.suffix in (".bvh", ".glb")]
         if not rigs:
             raise ApiError(404, f"no character '{cid}'", "character")
+        if not 0 <= sample <= 999:
+            raise ApiError(404, f"result {rid} has no sample {sample}", "sample")
         d = self.result_dir(rid) / f"sample_{sample:03d}"
         if not d.is_dir():
             raise ApiError(404, f"result {rid} has no sample {sample}", "sample")
         path = d / f"character-{cid}.{ext}"
-        if not path.is_file():
-            joints = np.load(d / "joints.npy").astype(np.float64)
-            res = retarget_to_character(joints, 20.0, read_character(rigs[0]))
-            write = write_character_bvh if ext == "bvh" else write_character_glb
-            atomic_write(path, lambda p: write(p, res), suffix=f".{ext}")
+
+        def make(joints, p):
+            try:
+                res = retarget_to_character(joints.astype(np.float64), 20.0, read_character(rigs[0]))
+            except (CharacterError, ValueError) as e:
+                raise ApiError(404, f"result '{rid}' sample {sample} cannot go on character '{cid}': "
+                                    f"{str(e)[:160]}", "character") from None
+            (write_character_bvh if ext == "bvh" else write_character_glb)(p, res)
+        self._made_once(path, rid, sample, make)
         return path
 
 
