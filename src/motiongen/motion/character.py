@@ -3,7 +3,7 @@
 The source is a motion on our 22-joint HumanML3D layout (joint positions, metres, Y up). The character is a rig
 read from a BVH (its zero pose, or its first frame) or from a glTF/GLB skin (its nodes' rest pose, or the first
 frame of its first animation). Its bones are mapped to our 22 joints by name (the presets of
-:mod:`.retarget`, plus Unreal mannequin, Rokoko and SNU names here; auto-detected) or by a user's JSON map.
+:mod:`.retarget`, plus Unreal mannequin and Rokoko names here; auto-detected) or by a user's JSON map.
 
 How each frame is solved (all in world space, metres, Y up):
 
@@ -58,12 +58,6 @@ CHARACTER_PRESETS: dict[str, RigPreset] = {
     "rokoko": RigPreset("rokoko", "Rokoko Studio / Smartsuit (Hips, Spine1-4, LeftThigh, LeftShin, LeftToe)", _sides({
         "pelvis": "Hips", "spine1": "Spine1", "spine2": "Spine2", "spine3": ("Spine4", "Spine3"), "neck": "Neck",
         "head": "Head", "{side}_hip": "{Side}Thigh", "{side}_knee": "{Side}Shin", "{side}_ankle": "{Side}Foot",
-        "{side}_foot": "{Side}Toe", "{side}_collar": "{Side}Shoulder", "{side}_shoulder": "{Side}Arm",
-        "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
-    })),
-    "snu": RigPreset("snu", "SNU Movement Research Lab 22-joint rig (Mixamo-like names, LeftToe)", _sides({
-        "pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head",
-        "{side}_hip": "{Side}UpLeg", "{side}_knee": "{Side}Leg", "{side}_ankle": "{Side}Foot",
         "{side}_foot": "{Side}Toe", "{side}_collar": "{Side}Shoulder", "{side}_shoulder": "{Side}Arm",
         "{side}_elbow": "{Side}ForeArm", "{side}_wrist": "{Side}Hand",
     })),
