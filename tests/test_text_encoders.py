@@ -90,3 +90,18 @@ def test_encoder_spec_mismatch_is_reported(minilm):
     check_encoder_spec({"name": "minilm", "dim": 384}, minilm)
     with pytest.raises(TextEncoderError, match="trained with name='clip'"):
         check_encoder_spec({"name": "clip", "dim": 512}, minilm)
+
+
+def test_the_sentence_cache_is_bounded_by_default_and_keeps_the_most_recent(minilm):
+    """A long-lived studio meets new sentences without end: the cache keeps the most recent ``cache_size``."""
+    from motiongen.text.encoders import MiniLMEncoder
+    assert MiniLMEncoder().cache_size == 20_000
+    saved = minilm.cache_size
+    try:
+        minilm.cache_size = 2
+        minilm._cache.clear()
+        minilm.encode(["bounded one", "bounded two", "bounded three"])
+        minilm.encode(["bounded two"])
+        assert len(minilm._cache) == 2 and "bounded one" not in minilm._cache
+    finally:
+        minilm.cache_size = saved

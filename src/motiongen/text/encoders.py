@@ -98,8 +98,10 @@ class TextEncoder:
     dim: int = 0
     max_length: int = 77
 
-    def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = None):
-        """``cache_size``: most sentences kept in memory (None = all: HumanML3D's ~45,000 captions fit)."""
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = 20_000):
+        """``cache_size``: most recent sentences kept in memory (None = all). Bounded by default, so a long-lived
+        studio or the rewordings of a long training run do not grow without end; a corpus's own captions, any
+        number of them, live in its :class:`TextFeatureStore` instead."""
         self.device = torch.device(device)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
@@ -133,17 +135,17 @@ class TextEncoder:
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TextEncoderError(f"text[{i}] must be a string, got {type(t).__name__}")
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        for t in todo:
-            [res] = self._encode_uncached([t])
-            self._cache[t] = res
-            if self.cache_size is not None and len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        results = []
-        for t in texts:
-            res = self._cache[t]
-            self._cache.move_to_end(t)
-            results.append(res)
+        here: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for t in dict.fromkeys(texts):
+            if t in self._cache:
+                self._cache.move_to_end(t)
+                here[t] = self._cache[t]
+            else:
+                [here[t]] = self._encode_uncached([t])
+                self._cache[t] = here[t]
+        while self.cache_size is not None and len(self._cache) > self.cache_size:   # after: this call needs them
+            self._cache.popitem(last=False)
+        results = [here[t] for t in texts]
         L = max(r[0].shape[0] for r in results)
         B = len(texts)
         tokens = torch.zeros(B, L, self.dim)
@@ -164,7 +166,7 @@ class MiniLMEncoder(TextEncoder):
     dim = 384
     max_length = 77
 
-    def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = None):
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int | None = 20_000):
         """The weights load on first use, so a run whose sentences are all in a
         :class:`TextFeatureStore` file needs neither them nor their package (e.g. on a GPU machine without it)."""
         super().__init__(device, cache_size)
@@ -216,7 +218,7 @@ class CLIPTextEncoder(TextEncoder):
     name = "clip"
     max_length = 77
 
-    def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", cache_size: int | None = None):
+    def __init__(self, path: str | os.PathLike, device: str | torch.device = "cpu", cache_size: int | None = 20_000):
         super().__init__(device, cache_size)
         path = Path(path)
         if not path.is_dir() or not (path / "config.json").is_file():
