@@ -137,6 +137,33 @@ def _upper_parts(clause: str) -> tuple[str, ...] | None:
     return None
 
 
+#: words that move the legs or the whole body: a sentence with one is not an in-place arm gesture
+_LEG_WORDS = re.compile(
+    r"\b(?:walk|run|jog|step|stroll|march|turn|spin|rotat|jump|hop|skip|kick|squat|sit|kneel|crouch|lie|lay|fall|"
+    r"get|rise|climb|crawl|roll|danc|bow|bend|lean|lung|sway|shuffl|stomp|stamp|dodge|duck|flip|cartwheel|"
+    r"leg|legs|foot|feet|knee|hip|hips|body|forward|backward|around|across|away|toward|while|moving|moves|"
+    r"goes|go|come|comes|throw|toss|pick|punch|box|swim|dribbl|shoot|pass|catch)\w*",
+    re.I)
+
+
+def _still_parts_of_gesture(sentence: str) -> dict:
+    """{"parts": ...} for a one-clause arm gesture (its verb among the arm verbs, no word that moves the legs),
+    else {}."""
+    from .data.parts import STILL_ARM_TEXT, STILL_LEGS_TEXT
+    core, _ = _split_manner(sentence)
+    if not _UPPER_VERBS.search(core) or _LEG_WORDS.search(core):
+        return {}
+    arms = _upper_parts(core)
+    if arms is None or arms == ("head",):
+        return {}
+    parts = {p: STILL_LEGS_TEXT for p in _LOWER}
+    parts.update({p: sentence for p in arms})
+    if len(arms) == 1:
+        other = "right_arm" if arms[0] == "left_arm" else "left_arm"
+        parts[other] = STILL_ARM_TEXT
+    return {"parts": parts}
+
+
 def _stage(clause: str, subject: str) -> dict:
     clause = clause.strip(" ,.;")
     core, manner = _split_manner(clause)
@@ -174,14 +201,24 @@ def _sequence(text: str) -> list[str]:
     return out or [text]
 
 
-def plan_from_sentence(text: str, seconds: float, min_stage_seconds: float = 1.0) -> Plan | None:
-    """The plan a compound sentence describes, or None when the sentence is a single action."""
+def plan_from_sentence(text: str, seconds: float, min_stage_seconds: float = 1.0,
+                       still_parts: bool = False) -> Plan | None:
+    """The plan a compound sentence describes, or None when the sentence is a single action.
+
+    ``still_parts`` (for models trained with part texts, :mod:`motiongen.data.parts`): a stage that is an arm
+    gesture alone ("a person waves with the right hand") gets the still-legs text for the legs and pelvis, and
+    with one named hand, the still-arm text for the other arm.
+    """
     text = " ".join(str(text).split())
     subject = _subject(text)
     clauses = _sequence(text)
     if len(clauses) > 1 and seconds / len(clauses) < min_stage_seconds:
         clauses = [text]
     stages = [_stage(c, subject) for c in clauses]
+    if still_parts:
+        for st in stages:
+            if "parts" not in st:
+                st.update(_still_parts_of_gesture(st["text"]))
     if len(stages) == 1 and "parts" not in stages[0]:
         return None
     frames = int(round(seconds * 20))

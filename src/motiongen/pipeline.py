@@ -204,6 +204,14 @@ class MotionPipeline:
         info.update(extra or {})
         return info
 
+    @property
+    def reads_still_parts(self) -> bool:
+        """Whether the model was trained with part texts for still parts (``part_texts`` > 0 in its training
+        record): then a one-clause arm gesture is sampled with still legs and pelvis (:mod:`motiongen.data.parts`)."""
+        training = self.info.get("training")
+        return bool(self.denoiser.supports_plans and isinstance(training, dict)
+                    and float(training.get("part_texts", 0) or 0) > 0)
+
     # ---- conditions ------------------------------------------------------------------------------------------
     def encode_texts(self, texts: list[str]) -> TextFeatures:
         return self.text_encoder.encode(texts)
@@ -328,7 +336,7 @@ class MotionPipeline:
                 p.seconds = secs
                 p.frames = frames_for_seconds(secs, max_frames, FPS, where=f"{where}: seconds")
                 if not literal and self.denoiser.supports_plans:
-                    plan = plan_from_sentence(p.text, p.frames / FPS)
+                    plan = plan_from_sentence(p.text, p.frames / FPS, still_parts=self.reads_still_parts)
                     if plan is not None:
                         p = Prompt(p.text, None, plan, transitions=p.transitions)
                         p.frames = plan.total_frames(FPS)

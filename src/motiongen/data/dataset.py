@@ -82,10 +82,12 @@ class MotionTextDataset:
     def __init__(self, root: str | Path, split: str = "train", spec: SkeletonSpec | str | None = None,
                  max_frames: int | None = None, min_frames: int | None = None, unit_length: int = 4,
                  normalize: bool = True, seed: int = 0, max_source_frames: int = 200, fps: float | None = None,
-                 mirror: float = 0.0, reword: bool = False):
+                 mirror: float = 0.0, reword: bool = False, part_texts: float = 0.0):
         """``mirror``: probability that a drawn item is mirrored left/right (motion and caption words, see
-        :mod:`.augment`); ``reword``: rewrite captions with the meaning-preserving rules of :mod:`.augment`.
-        Both are for training; both are deterministic functions of (seed, epoch, index)."""
+        :mod:`.augment`); ``reword``: rewrite captions with the meaning-preserving rules of :mod:`.augment`;
+        ``part_texts``: probability that a drawn item also names the body parts that keep still in its crop
+        (``item["parts"]``, :func:`.parts.still_parts`; otherwise ``{}``: every part reads the caption).
+        All are for training; all are deterministic functions of (seed, epoch, index)."""
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
@@ -108,6 +110,9 @@ class MotionTextDataset:
         if not 0.0 <= mirror <= 1.0:
             raise ValueError(f"mirror must be a probability in [0, 1], got {mirror}")
         self.mirror, self.reword = float(mirror), bool(reword)
+        if not 0.0 <= part_texts <= 1.0:
+            raise ValueError(f"part_texts must be a probability in [0, 1], got {part_texts}")
+        self.part_texts = float(part_texts)
         self.normalize = normalize
         self.seed = seed
         self.epoch = 0
@@ -185,13 +190,17 @@ class MotionTextDataset:
         if self.reword:
             from .augment import reword
             text = reword(text, rng)
+        parts: dict[str, str] = {}
+        if self.part_texts and rng.random() < self.part_texts:        # after the crop and the mirror
+            from .parts import still_parts
+            parts = still_parts(motion, self.spec)
         if self.normalize:
             motion = (motion - self.mean) / self.std
         padded = np.zeros((self.max_frames, self.spec.feature_dim), dtype=np.float32)
         padded[:length] = motion
         mask = np.zeros(self.max_frames, dtype=bool)
         mask[:length] = True
-        return {"motion": padded, "mask": mask, "length": length, "text": text,
+        return {"motion": padded, "mask": mask, "length": length, "text": text, "parts": parts,
                 "tokens": " ".join(cap.tokens), "id": item.name}
 
 

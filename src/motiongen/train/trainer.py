@@ -100,6 +100,7 @@ class TrainConfig:
     mirror: float = 0.0                 # ours: share of drawn clips mirrored left/right, captions' sides swapped
     balance_actions: float = 0.0        # ours: draw clips with probability ~ 1 / count(action) ** this (clips.csv)
     reword: bool = False                # ours: meaning-preserving caption rewording (motiongen.data.augment)
+    part_texts: float = 0.0             # ours: share of drawn clips whose still parts read their own text (FineMoGen)
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 10
@@ -203,6 +204,7 @@ def load_train_config(path: str | os.PathLike | None, overrides: dict | None = N
               "ema_decay": (0.0, 0.999999), "min_lr_ratio": (0.0, 1.0), "step_gamma": (0.0, 1.0),
               "loss_simple": (0.0, 1e6), "loss_pos": (0.0, 1e6), "loss_foot": (0.0, 1e6), "loss_vel": (0.0, 1e6),
               "loss_contact": (0.0, 1e6), "mirror": (0.0, 1.0), "balance_actions": (0.0, 1.0),
+              "part_texts": (0.0, 1.0),
               "max_minutes": (0.0, 1e7), "x0_lowpass_hz": (0.0, 10.0), "guidance_scale": (0.0, 100.0), "sampler_steps": (0, 1000),
               "loader_workers": (-1, 256), "text_batch_size": (1, 65536), "scan_chunk": (0, 4096)}
     for name, (lo, hi) in ranges.items():
@@ -323,7 +325,7 @@ class _Batches(torch.utils.data.Dataset):
         items = [self.ds[int(i)] for i in idx]
         return {"motion": torch.as_tensor(np.stack([it["motion"] for it in items])),
                 "mask": torch.as_tensor(np.stack([it["mask"] for it in items])),
-                "text": [it["text"] for it in items]}
+                "text": [it["text"] for it in items], "parts": [it.get("parts", {}) for it in items]}
 
     __call__ = __getitem__
 
@@ -340,13 +342,28 @@ def _batch_stream(batches: _Batches, start: int, end: int, workers: int, pin: bo
     yield from loader
 
 
+def _training_condition(texts, batch: dict, with_parts: bool) -> MotionCondition:
+    """The batch's condition: one sentence per clip, or with ``with_parts`` FineMoGen's 1 + 7 groups per clip
+    (the caption, then each part's text: its own where the clip names it (``batch["parts"]``), else the caption,
+    which is what a part reads from a plain sentence at sampling)."""
+    if not with_parts:
+        return MotionCondition(texts.encode(batch["text"]))
+    from ..skeleton import FINEMOGEN_PART_NAMES
+    flat = [t for text, parts in zip(batch["text"], batch["parts"])
+            for t in [text, *(parts.get(p, text) for p in FINEMOGEN_PART_NAMES)]]
+    return MotionCondition(texts.encode(flat), 1, 1 + len(FINEMOGEN_PART_NAMES))
+
+
 def _caption_texts(dataset) -> list[str]:
     """Every caption a training item can draw, and its left/right mirror when mirroring is on (rewordings are
-    encoded when drawn)."""
+    encoded when drawn), and the part texts when the items name still parts."""
     from ..data.augment import swap_left_right
     texts = [c.text for it in dataset.items for c in it.captions]
     if dataset.mirror:
         texts += [swap_left_right(t) for t in texts]
+    if getattr(dataset, "part_texts", 0):
+        from ..data.parts import STILL_ARM_TEXT, STILL_LEGS_TEXT
+        texts += [STILL_LEGS_TEXT, STILL_ARM_TEXT]
     return list(dict.fromkeys(texts))
 
 
@@ -415,7 +432,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
                          f"folder")
     is_main = rank == 0
     dataset = MotionTextDataset(cfg.data, "train", max_frames=cfg.max_frames, seed=cfg.seed, mirror=cfg.mirror,
-                                reword=cfg.reword)
+                                reword=cfg.reword, part_texts=cfg.part_texts)
     D = dataset.spec.feature_dim
     encoder = load_text_encoder(cfg.text_encoder, cfg.clip_path or None, device=device)
     texts = _text_store(cfg, encoder, dataset, distributed, is_main,
@@ -425,6 +442,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         model = build_denoiser(cfg.model, feature_dim=D, text_dim=encoder.dim, **cfg.model_config).to(device)
     except (TypeError, ValueError) as e:
         raise TrainError(f"model_config: {e}") from e
+    if cfg.part_texts and not model.supports_plans:
+        raise TrainError(f"part_texts: the {cfg.model} model reads one sentence, not per-part texts; set "
+                         f"part_texts = 0")
     if cfg.model == "histf":
         from ..models.histf.ssm import configure_scans
         configure_scans(model, cfg.scan_mode or None, cfg.scan_chunk or None)
@@ -505,7 +525,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         t = torch.randint(0, diffusion.num_timesteps, (B,), generator=gen, device=device)
         noise = torch.randn(x0.shape, generator=gen, device=device)
         drop = torch.rand(B, generator=gen, device=device) < cfg.cond_drop
-        cond = MotionCondition(texts.encode(batch["text"]).to(device)).dropped(drop)
+        cond = _training_condition(texts, batch, cfg.part_texts > 0).to(device).dropped(drop)
         lr = cfg.lr * lr_factor(cfg, step)
         for g in optimizer.param_groups:
             g["lr"] = lr
@@ -621,7 +641,9 @@ def _save(out: Path, model, ema: dict, optimizer, step: int, cfg: TrainConfig, d
                          "total_hours": round(lineage["hours"] + run_hours, 3),
                          "total_device": lineage["device"] if lineage["device"] == device_type
                          else f"{lineage['device']}+{device_type}",
-                         "init_from": str(cfg.init_from)}}
+                         "init_from": str(cfg.init_from),
+                         # sampling gives one-clause arm gestures still legs (motiongen.compound) when > 0
+                         "part_texts": cfg.part_texts}}
     own = model.state_dict()
     weights = {k: v.to(own[k].dtype) for k, v in ema.items()} if cfg.ema_decay > 0 else None
     update_model_files(out, model, dataset.mean, dataset.std, info, state_dict=weights)
