@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from scipy.spatial.transform import Rotation
 from ..skeleton import HUMANML3D
 from .bvh import _kabsch
 from .gltf import append_accessor
-from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units
+from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units, normalize_joint_name
 
 __all__ = ["Character", "CharacterError", "CharacterMotion", "CHARACTER_PRESETS", "read_character", "bone_map",
            "retarget_to_character", "write_character_bvh", "write_character_glb", "foot_contacts"]
@@ -264,9 +263,7 @@ def _read_gltf_character(path: str, rest: str) -> Character:
 
 # ---- bone mapping -------------------------------------------------------------------------------------
 def _norm(name: str) -> str:
-    n = re.split(r"[:|]", name.strip())[-1]
-    n = re.sub(r"^(mixamorig\d*[_]|cc_base_|m_avg_|f_avg_|bip0?1[ _])", "", n, flags=re.I)
-    return n.lower().replace(" ", "_")
+    return normalize_joint_name(name, drop_namespace=True)
 
 
 def _all_presets() -> dict[str, RigPreset]:
@@ -656,53 +653,18 @@ def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int
 
 # ---- writing ------------------------------------------------------------------------------------------
 def write_character_bvh(path: str | os.PathLike, motion: CharacterMotion) -> Path:
-    """The character's own hierarchy, names and offsets (its file units), animated (written atomically):
-    the root(s) with position channels, every joint ZXY Euler rotations."""
-    import io
-
-    from ..io_utils import atomic_write_bytes
+    """The character's own hierarchy, names and offsets (its file units), animated (written atomically by
+    :func:`.bvh.write_bvh_skeleton`): the root with position channels, every joint ZXY Euler rotations."""
+    from .bvh import write_bvh_skeleton
     ch = motion.character
     par = ch.parents
     roots = [j for j, p in enumerate(par) if p < 0]
     if len(roots) != 1:
         raise CharacterError(f"{ch.source}: the skeleton has {len(roots)} roots; a BVH holds one (write a .glb)")
     _, _, scl = ch.rest_world()
-    kids = [[c for c, p in enumerate(par) if p == j] for j in range(ch.num_joints)]
     offsets = np.array([ch.offsets[j] * (scl[p] / ch.base_scale if p >= 0 else 1.0) for j, p in enumerate(par)])
-    out = io.StringIO()
-    out.write("HIERARCHY\n")
-    order: list[int] = []
-
-    def emit(j: int, depth: int) -> None:
-        order.append(j)
-        pad = "  " * depth
-        name = re.sub(r"\s+", "_", ch.names[j])
-        out.write(f"{pad}{'ROOT' if par[j] < 0 else 'JOINT'} {name}\n{pad}{{\n")
-        o = offsets[j]
-        out.write(f"{pad}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}\n")
-        if par[j] < 0:
-            out.write(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n")
-        else:
-            out.write(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n")
-        for c in kids[j]:
-            emit(c, depth + 1)
-        if not kids[j]:
-            end = ch.end_sites.get(j)
-            if end is None:
-                end = offsets[j] * 0.5 if np.linalg.norm(offsets[j]) > 0 else np.array([0.0, 1.0, 0.0])
-            out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}\n"
-                      f"{pad}  }}\n")
-        out.write(f"{pad}}}\n")
-
-    emit(roots[0], 0)
-    t = len(motion.local)
-    euler = Rotation.from_matrix(motion.local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(
-        t, ch.num_joints, 3)
-    euler = np.degrees(np.unwrap(np.radians(euler), axis=0))
-    out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / motion.fps:.8f}\n")
-    cols = [motion.root_translation[:, 0]] + [euler[:, j] for j in order]
-    np.savetxt(out, np.concatenate(cols, axis=1), fmt="%.6f")
-    return atomic_write_bytes(Path(path), out.getvalue().encode())
+    return write_bvh_skeleton(path, ch.names, par, offsets, motion.local, {roots[0]: motion.root_translation[:, 0]},
+                              motion.fps, ch.end_sites, unwrap=True)
 
 
 def _fix_signs(q: np.ndarray) -> np.ndarray:
