@@ -34,6 +34,7 @@ from scipy.spatial.transform import Rotation
 
 from ..skeleton import HUMANML3D
 from .bvh import _kabsch
+from .cleanup import two_bone_ik
 from .gltf import append_accessor
 from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units, normalize_joint_name
 
@@ -621,22 +622,9 @@ def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int
         return delta
     delta = delta.copy()
     h, k, a, tg = world[sel, hip], world[sel, knee], world[sel, ankle], target[sel]
-    l1 = np.linalg.norm(k - h, axis=-1)
-    l2 = np.linalg.norm(a - k, axis=-1)
-    d = tg - h
-    dist = np.linalg.norm(d, axis=-1)
-    dhat = d / np.maximum(dist, 1e-9)[:, None]
-    dist = np.clip(dist, np.abs(l1 - l2) + 1e-6, (l1 + l2) * 0.9995)
-    bend = (k - h) - ((k - h) * dhat).sum(-1, keepdims=True) * dhat
-    bn = np.linalg.norm(bend, axis=-1, keepdims=True)
-    # a straight leg: bend forward (+Z turned with the pelvis would be better; the knee's own side is kept)
-    fallback = np.cross(dhat, np.cross(np.array([0.0, 0, 1.0]), dhat))
-    bend = np.where(bn > 1e-6, bend / np.maximum(bn, 1e-12), fallback / np.maximum(
-        np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12))
-    x = (l1 ** 2 - l2 ** 2 + dist ** 2) / (2 * dist)
-    y = np.sqrt(np.maximum(l1 ** 2 - x ** 2, 0.0))
-    k_new = h + x[:, None] * dhat + y[:, None] * bend
-    a_new = h + dist[:, None] * dhat
+    l1 = np.linalg.norm(k - h, axis=-1, keepdims=True)
+    l2 = np.linalg.norm(a - k, axis=-1, keepdims=True)
+    k_new, a_new = two_bone_ik(h, k, tg, l1, l2, max_reach=(l1 + l2) * 0.9995)
     r1 = _rot_between(k - h, k_new - h)
     shin = np.einsum("tij,tj->ti", r1, a - k)
     r2 = np.einsum("tij,tjk->tik", _rot_between(shin, a_new - k_new), r1)
