@@ -10,8 +10,9 @@ import pytest
 
 from conftest import DATA
 from motiongen.motion.bvh import BVH_JOINT_NAMES_22, read_bvh, write_bvh
-from motiongen.motion.character import (CharacterError, foot_contacts, read_character, retarget_to_character,
-                                        write_character_bvh, write_character_glb)
+from motiongen.motion.character import (CharacterError, read_character, retarget_to_character, write_character_bvh,
+                                        write_character_glb)
+from motiongen.motion.cleanup import detect_contacts
 
 JS = Path(__file__).resolve().parent / "js"
 EXTRA = DATA / "extra-mocap"
@@ -69,11 +70,11 @@ def test_real_rig_as_character(name, walk, tmp_path):
         for axis in range(3):
             if a[:, axis].std() > 0.03:
                 assert np.corrcoef(a[:, axis], b[:, axis])[0, 1] > 0.9, (k, axis)
-    # the feet slide no more than the source's (in the source's scale; 10 % for the frames blending out of a
-    # contact), and less than without the leg IK
-    contacts = foot_contacts(walk, 20.0)
-    assert _slide(ours, contacts, which=(0, 2)) / res.scale <= 1.1 * _slide(walk, contacts, which=(0, 2))
-    assert _slide(ours, contacts, which=(1, 3)) / res.scale <= 1.1 * _slide(walk, contacts, which=(1, 3))
+    # the feet slide no more than the source's during its contacts (in the source's scale), ankles and toes each,
+    # and less than without the leg IK (the first step of a contact and the toes of a flat foot slid more: #32)
+    contacts = detect_contacts(walk, fps=20.0)
+    for which in ((0, 2), (1, 3)):
+        assert _slide(ours, contacts, which=which) / res.scale <= (1 + 1e-6) * _slide(walk, contacts, which=which)
     free = retarget_to_character(walk, 20.0, ch, plant_feet=False).world[:, [res.mapping.get(k, 0) for k in range(22)]]
     assert _slide(ours, contacts) < _slide(free, contacts)
     # on the floor: the lowest foot point is where the source's is (scaled)
