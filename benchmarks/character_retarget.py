@@ -54,8 +54,8 @@ def main() -> None:
         for joints in motions.values():
             res = retarget_to_character(joints, 20.0, ch)
             free = retarget_to_character(joints, 20.0, ch, plant_feet=False)
-            ours = res.world[:, [res.mapping.get(k, 0) for k in range(22)]] / res.scale
-            ours_free = free.world[:, [free.mapping.get(k, 0) for k in range(22)]] / free.scale
+            ours = res.points() / res.scale                 # our 22 joints on the character (m21: wrists extended)
+            ours_free = free.points() / free.scale
             for k in (7, 8, 15, 20, 21):
                 if k not in res.mapping:
                     continue

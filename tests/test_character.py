@@ -61,7 +61,7 @@ def test_real_rig_as_character(name, walk, tmp_path):
     assert np.allclose(back.offsets[1:], ch.offsets[1:], atol=1e-5)
     pos, _ = back.world_positions()
     assert np.abs(pos * ch.base_scale - res.world).max() < 1e-4      # what our reader sees is what was solved
-    ours = res.world[:, [res.mapping.get(k, 0) for k in range(22)]]
+    ours = res.points()
     # every mapped end effector follows the source's direction and timing (relative to the pelvis)
     for k in (7, 8, 15, 20, 21):
         if k not in res.mapping:
@@ -75,11 +75,27 @@ def test_real_rig_as_character(name, walk, tmp_path):
     contacts = detect_contacts(walk, fps=20.0)
     for which in ((0, 2), (1, 3)):
         assert _slide(ours, contacts, which=which) / res.scale <= (1 + 1e-6) * _slide(walk, contacts, which=which)
-    free = retarget_to_character(walk, 20.0, ch, plant_feet=False).world[:, [res.mapping.get(k, 0) for k in range(22)]]
+    free = retarget_to_character(walk, 20.0, ch, plant_feet=False).points()
     assert _slide(ours, contacts) < _slide(free, contacts)
     # on the floor: the lowest foot point is where the source's is (scaled)
     feet = [res.mapping[k] for k in (7, 8, 10, 11) if k in res.mapping]
     assert abs(res.world[:, feet, 1].min() - res.scale * walk[:, [7, 8, 10, 11], 1].min()) < 0.03
+
+
+def test_m21_rig_is_detected_with_its_wrists_extended(walk):
+    """m21's Hand joint is CMU's (the start of the lower forearm): its preset, not CMU's, and its ``extend``."""
+    ch = read_character(_rig("m21"))
+    res = retarget_to_character(walk, 20.0, ch)
+    assert res.how == "preset 'm21'" and res.extend == {20: 1.5, 21: 1.5}
+    pts = res.points()
+    for wrist, elbow, hand in ((20, 18, "LeftHand"), (21, 19, "RightHand")):
+        on_hand = res.world[:, ch.names.index(hand)]
+        assert np.allclose(pts[:, wrist], pts[:, elbow] + 1.5 * (on_hand - pts[:, elbow]))
+    # the extended wrist makes a forearm of the source's proportion (scaled), the Hand joint a much shorter one
+    source = res.scale * np.median(np.linalg.norm(walk[:, 21] - walk[:, 19], axis=-1))
+    extended = np.median(np.linalg.norm(pts[:, 21] - pts[:, 19], axis=-1))
+    hand = np.median(np.linalg.norm(res.world[:, ch.names.index("RightHand")] - pts[:, 19], axis=-1))
+    assert abs(extended / source - 1) < 0.2 < abs(hand / source - 1), (source, extended, hand)
 
 
 def test_round_trip_onto_our_own_skeleton(walk, tmp_path):

@@ -378,7 +378,24 @@ def _smpl_points(rest_pos: np.ndarray, mapping: dict[int, int], preset: RigPrese
             if isinstance(entry, Lerp) and np.isnan(pts[k, 0]):
                 a, b = pts[SMPL.index(entry.a)], pts[SMPL.index(entry.b)]
                 pts[k] = (1 - entry.w) * a + entry.w * b
+    pts = _extended(pts, _extend_indices(preset))
     return None if np.isnan(pts).any() else pts
+
+
+def _extend_indices(preset: RigPreset | None) -> dict[int, float]:
+    """A preset's ``extend`` (SMPL joint name -> factor) by SMPL index."""
+    return {SMPL.index(n): f for n, f in preset.extend.items()} if preset is not None else {}
+
+
+def _extended(points: np.ndarray, extend: dict[int, float]) -> np.ndarray:
+    """Points (..., 22, 3) with the ``extend`` joints moved along their bone from the parent (m21's "Hand" joint
+    sits at the start of the lower forearm: the wrist is 1.5 times as far from the elbow), as
+    :func:`.retarget.retarget_bvh` does for a source rig."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    for k, factor in extend.items():
+        p = _SMPL_PARENTS[k]
+        out[..., k, :] = out[..., p, :] + factor * (out[..., k, :] - out[..., p, :])
+    return out
 
 
 # ---- solving ------------------------------------------------------------------------------------------
@@ -394,6 +411,16 @@ class CharacterMotion:
     how: str
     scale: float                 # character leg length / source leg length
     notes: list[str] = field(default_factory=list)
+    extend: dict[int, float] = field(default_factory=dict)   # the preset's extend (SMPL index -> factor)
+
+    def points(self) -> np.ndarray:
+        """(T, 22, 3) our 22 joints on the character (metres, Y up): each mapped joint's position, the preset's
+        ``extend`` applied (m21: the wrist 1.5 times as far from the elbow as its Hand joint), NaN where unmapped."""
+        out = np.full((len(self.world), 22, 3), np.nan)
+        for k, j in self.mapping.items():
+            out[:, k] = self.world[:, j]
+        return _extended(out, {k: f for k, f in self.extend.items() if k in self.mapping
+                               and _SMPL_PARENTS[k] in self.mapping})
 
 
 def _rot_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -544,6 +571,7 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
     if not np.isfinite(src).all():
         raise CharacterError("motion: contains NaN or infinite values")
     how, mapping = bone_map(character, user_map)
+    extend = _extend_indices(_best_preset(character.names, character.parents)[0]) if user_map is None else {}
     par = character.parents
     rest_pos, rest_rot, _ = character.rest_world()
     t_len, n_j = len(src), character.num_joints
@@ -669,7 +697,7 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
             local[:, j] = np.einsum("tba,tbc->tac", w_rot[:, p], w_rot[:, j])
     root_tr = np.einsum("ba,trb->tra", character.base_rot, root_pos - character.base_trans) / character.base_scale
     unmapped = [n for j, n in enumerate(character.names) if j not in inv]
-    return CharacterMotion(character, fps, local, root_tr, world, mapping, unmapped, how, scale, notes)
+    return CharacterMotion(character, fps, local, root_tr, world, mapping, unmapped, how, scale, notes, extend)
 
 
 def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int, knee: int, ankle: int,
