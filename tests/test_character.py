@@ -305,3 +305,20 @@ def test_gltf_character_under_a_scaled_armature_node_and_its_first_frame_rest(wa
     assert np.abs(first.rest_world()[0] - plain.rest_world()[0]).max() > 0.01
     c = _bone_cosines(retarget_to_character(walk, 20.0, first, plant_feet=False), walk)
     assert np.median(c) > 0.999
+
+
+@pytest.mark.parametrize("preset, prefix", [("mixamo", "mixamorig:"), ("unreal", ""), ("rokoko", "")])
+def test_name_maps_on_our_skeleton_renamed(preset, prefix, walk, tmp_path):
+    """No real Mixamo, Unreal mannequin or Rokoko rig is in ../shared/data: these check the name maps only, on our
+    own skeleton written with those names (Mixamo's with its namespace), and that the motion comes back on it."""
+    from motiongen.motion.character import CHARACTER_PRESETS
+    from motiongen.motion.retarget import PRESETS
+    from motiongen.skeleton import HUMANML3D
+    joints = {**PRESETS, **CHARACTER_PRESETS}[preset].joints
+    names = tuple(prefix + (lambda e: e[0] if isinstance(e, tuple) else e)(joints[n]) for n in HUMANML3D.joint_names)
+    write_bvh(tmp_path / "rig.bvh", walk, joint_names=names)
+    ch = read_character(tmp_path / "rig.bvh")
+    res = retarget_to_character(walk, 20.0, ch)
+    assert res.how == f"preset {preset!r}" and len(res.mapping) == 22 and res.unmapped == []
+    assert all(ch.names[res.mapping[k]] == names[k] for k in range(22))
+    assert np.abs(res.points() - walk).max() < 2e-3
