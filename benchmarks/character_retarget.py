@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from motiongen.motion.bvh import BVH_JOINT_NAMES_22, read_bvh, write_bvh
-from motiongen.motion.character import (foot_contacts, read_character, retarget_to_character,
-                                        write_character_bvh)
+from motiongen.motion.character import read_character, retarget_to_character, write_character_bvh
+from motiongen.motion.cleanup import detect_contacts
 
 MOTIONS = ["000000", "007005", "009548", "011673", "012314", "M010655", "M010968"]
 
@@ -54,19 +54,19 @@ def main() -> None:
         for joints in motions.values():
             res = retarget_to_character(joints, 20.0, ch)
             free = retarget_to_character(joints, 20.0, ch, plant_feet=False)
-            ours = res.world[:, [res.mapping.get(k, 0) for k in range(22)]] / res.scale
-            ours_free = free.world[:, [free.mapping.get(k, 0) for k in range(22)]] / free.scale
+            ours = res.points() / res.scale                 # our 22 joints on the character (m21: wrists extended)
+            ours_free = free.points() / free.scale
             for k in (7, 8, 15, 20, 21):
                 if k not in res.mapping:
                     continue
                 a, b = joints[:, k] - joints[:, 0], ours[:, k] - ours[:, 0]
                 corr += [np.corrcoef(a[:, x], b[:, x])[0, 1] for x in range(3) if a[:, x].std() > 0.03]
-            c = foot_contacts(joints, 20.0)
+            c = detect_contacts(joints, fps=20.0)
             ank.append(slide(ours, c, (0, 2)) / slide(joints, c, (0, 2)))
             toe.append(slide(ours, c, (1, 3)) / slide(joints, c, (1, 3)))
             toe_free.append(slide(ours_free, c, (1, 3)) / slide(joints, c, (1, 3)))
         print(f"{name:<14} {res.how:<16} {len(res.mapping):>6} {res.scale:>6.3f} {np.median(corr):>6.3f}/{min(corr):.3f} "
-              f"{np.mean(ank):>10.2f}x {np.mean(toe):>8.2f}x {np.mean(toe_free):>7.2f}x")
+              f"{np.mean(ank):>10.3f}x {np.mean(toe):>8.3f}x {np.mean(toe_free):>7.3f}x")
     # round trip: our own 22-joint BVH as the character
     errs, errs_ik = [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,6 +19,8 @@ for obj in list(bpy.data.objects):
 scene = bpy.context.scene
 scene.motiongen.executable = command
 scene.motiongen.server_url = "http://127.0.0.1:9"        # nothing listens: the add-on falls back to the command
+bpy.ops.preferences.addon_disable(module="io_anim_bvh")     # a user who switched it off: the add-on enables it
+assert "io_anim_bvh" not in bpy.context.preferences.addons
 result = {}
 
 

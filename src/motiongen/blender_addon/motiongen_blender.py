@@ -43,6 +43,16 @@ def _import_bvh(**kwargs):
         builtins.open = real_open
 
 
+def _ensure_bvh_addon():
+    """Blender's BVH import/export is a bundled add-on (``io_anim_bvh``, one of the "core" add-ons since 4.2),
+    enabled by default; it is switched back on if the user turned it off."""
+    if "io_anim_bvh" not in bpy.context.preferences.addons:
+        import addon_utils
+        addon_utils.enable("io_anim_bvh", default_set=True)
+        if "io_anim_bvh" not in bpy.context.preferences.addons:
+            raise RuntimeError("Blender's BVH add-on (Import-Export: BVH format) cannot be enabled")
+
+
 def _settings(context):
     return context.scene.motiongen
 
@@ -158,6 +168,11 @@ class MOTIONGEN_OT_generate(bpy.types.Operator):
             self.report({"ERROR"}, "motiongen: type what the character does first")
             return {"CANCELLED"}
         exe = shutil.which(s.executable) or s.executable
+        try:
+            _ensure_bvh_addon()
+        except RuntimeError as e:
+            self.report({"ERROR"}, f"motiongen: {e}")
+            return {"CANCELLED"}
         work = tempfile.mkdtemp(prefix="motiongen_")
         out = os.path.join(work, "motion")
         try:

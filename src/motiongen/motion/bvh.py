@@ -23,8 +23,8 @@ from scipy.spatial.transform import Rotation
 
 from ..skeleton import HUMANML3D, SkeletonSpec
 
-__all__ = ["BVH", "BVHError", "read_bvh", "parse_bvh", "write_bvh", "BVH_JOINT_NAMES_22", "SolvedPose",
-           "solve_rotations"]
+__all__ = ["BVH", "BVHError", "read_bvh", "parse_bvh", "write_bvh", "write_bvh_skeleton", "BVH_JOINT_NAMES_22",
+           "SolvedPose", "solve_rotations"]
 
 _ROT_CHANNELS = {"xrotation": "X", "yrotation": "Y", "zrotation": "Z"}
 _POS_CHANNELS = {"xposition": 0, "yposition": 1, "zposition": 2}
@@ -418,44 +418,68 @@ def write_bvh(path: str | os.PathLike, joints: np.ndarray, fps: float = 20.0, un
     if scale is None:
         raise ValueError(f"units: expected 'm', 'cm' or 'mm', got {units!r}")
     pose = solve_rotations(joints, spec, branch_positions)
-    parents, kids, rest, positioned = pose.parents, pose.children, pose.rest, pose.positioned
-    t = len(joints)
-    order = _depth_first(kids)
-    euler = Rotation.from_matrix(pose.local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(
-        t, spec.num_joints, 3)
+    offsets = pose.rest * scale
+    offsets[0] = 0.0
+    trans = pose.local_translations(joints) * scale
+    channels = {0: joints[:, 0] * scale} | {j: trans[:, j] for j in pose.positioned}
+    write_bvh_skeleton(path, list(joint_names), pose.parents, offsets, pose.local, channels, fps)
 
+
+def write_bvh_skeleton(path: str | os.PathLike, names: list[str], parents: list[int], offsets: np.ndarray,
+                       local: np.ndarray, translations: dict[int, np.ndarray], fps: float,
+                       end_sites: dict[int, np.ndarray] | None = None, unwrap: bool = False) -> Path:
+    """Write a skeleton and its motion as BVH (written atomically): the one BVH writer of the package.
+
+    ``names``/``parents`` (one root; whitespace in names becomes ``_``), ``offsets`` (J, 3) in file units,
+    ``local`` (T, J, 3, 3) rotations relative to the parent (written as ZXY Euler angles; ``unwrap``: no 360-degree
+    jumps between frames), ``translations`` {joint: (T, 3)} position channels in file units (the root's is
+    required). A leaf gets ``end_sites[j]`` as its End Site, else half its own offset."""
+    roots = [j for j, p in enumerate(parents) if p < 0]
+    if len(roots) != 1 or roots[0] not in translations:
+        raise ValueError(f"a BVH holds one root with position channels; got roots {roots}")
+    kids = _children(parents)
+    end_sites = end_sites or {}
+    t = len(local)
     out = io.StringIO()
     out.write("HIERARCHY\n")
+    order: list[int] = []
 
     def emit(j: int, depth: int) -> None:
+        order.append(j)
         pad = "  " * depth
         kw = "ROOT" if parents[j] < 0 else "JOINT"
-        off = np.zeros(3) if parents[j] < 0 else rest[j] * scale
-        out.write(f"{pad}{kw} {joint_names[j]}\n{pad}{{\n")
+        name = re.sub(r"\s+", "_", names[j])
+        off = offsets[j]
+        out.write(f"{pad}{kw} {name}\n{pad}{{\n")
         out.write(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}\n")
-        if parents[j] < 0 or j in positioned:
+        if j in translations:
             out.write(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n")
         else:
             out.write(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n")
-        if kids[j]:
-            for c in kids[j]:
-                emit(c, depth + 1)
-        else:
-            end = rest[j] * scale * 0.5
+        for c in kids[j]:
+            emit(c, depth + 1)
+        if not kids[j]:
+            end = end_sites.get(j)
+            if end is None:
+                end = off * 0.5 if np.linalg.norm(off) > 0 else np.array([0.0, 1.0, 0.0])
             out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}\n{pad}  }}\n")
         out.write(f"{pad}}}\n")
 
-    emit(0, 0)
+    emit(roots[0], 0)
+    euler = Rotation.from_matrix(np.asarray(local).reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(
+        t, len(names), 3)
+    if unwrap:
+        euler = np.degrees(np.unwrap(np.radians(euler), axis=0))
     out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / fps:.8f}\n")
-    trans = pose.local_translations(joints)
-    cols = [joints[:, 0] * scale, euler[:, order[0]]]
-    for j in order[1:]:
-        if j in positioned:
-            cols.append(trans[:, j] * scale)
+    cols = []
+    for j in order:
+        if j in translations:
+            cols.append(translations[j])
         cols.append(euler[:, j])
-    data = np.concatenate(cols, axis=1)
-    np.savetxt(out, data, fmt="%.6f")
-    _atomic_write_text(Path(path), out.getvalue())
+    np.savetxt(out, np.concatenate(cols, axis=1), fmt="%.6f")
+    path = Path(path)
+    _atomic_write_text(path, out.getvalue())
+    return path
 
 
 @dataclass

@@ -15,10 +15,12 @@ How each frame is solved (all in world space, metres, Y up):
   character's *own* rest directions, T-pose, A-pose or any other rest needs no special case;
 * unmapped joints keep their rest local rotation (they ride on their parent) and are reported;
 * proportions: the pelvis path is the source's scaled by the ratio of leg lengths (hip-knee-ankle), the feet are
-  put at the source's (scaled) height during the source's foot contacts, and during each contact the joint on the
-  ground (the ankle, or the toe while the heel is up) moves exactly as the source's does, from where the
-  character's own leg put it down, by analytic two-bone leg IK (knee kept in its bend plane, foot orientation
-  kept), blended back over a few frames after the contact: the feet slide no more than the source's;
+  put at the source's (scaled) height during the source's foot contacts (:func:`.cleanup.detect_contacts`), and
+  during each contact (and from the frame before it) the joints on the ground move horizontally as the source's
+  do, from where the character's own leg put them down, by the analytic two-bone leg IK of
+  :func:`.cleanup.two_bone_ik` (knee kept in its bend plane, foot orientation kept; :func:`_plant_targets` says
+  which joint follows when both are down), blended back over a few frames after the contact: the ankles and the
+  toes each slide no more than the source's;
 * local rotations are ``L_j = W_parent^-1 W_j`` with ``W_j = D_j R_rest_j``.
 """
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +36,12 @@ from scipy.spatial.transform import Rotation
 
 from ..skeleton import HUMANML3D
 from .bvh import _kabsch
+from .cleanup import _runs, detect_contacts, two_bone_ik
 from .gltf import append_accessor
-from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units
+from .retarget import PRESETS, UNITS, Lerp, RigPreset, _sides, detect_units, normalize_joint_name
 
 __all__ = ["Character", "CharacterError", "CharacterMotion", "CHARACTER_PRESETS", "read_character", "bone_map",
-           "retarget_to_character", "write_character_bvh", "write_character_glb", "foot_contacts"]
+           "retarget_to_character", "write_character_bvh", "write_character_glb"]
 
 
 class CharacterError(ValueError):
@@ -264,9 +266,7 @@ def _read_gltf_character(path: str, rest: str) -> Character:
 
 # ---- bone mapping -------------------------------------------------------------------------------------
 def _norm(name: str) -> str:
-    n = re.split(r"[:|]", name.strip())[-1]
-    n = re.sub(r"^(mixamorig\d*[_]|cc_base_|m_avg_|f_avg_|bip0?1[ _])", "", n, flags=re.I)
-    return n.lower().replace(" ", "_")
+    return normalize_joint_name(name, drop_namespace=True)
 
 
 def _all_presets() -> dict[str, RigPreset]:
@@ -378,7 +378,24 @@ def _smpl_points(rest_pos: np.ndarray, mapping: dict[int, int], preset: RigPrese
             if isinstance(entry, Lerp) and np.isnan(pts[k, 0]):
                 a, b = pts[SMPL.index(entry.a)], pts[SMPL.index(entry.b)]
                 pts[k] = (1 - entry.w) * a + entry.w * b
+    pts = _extended(pts, _extend_indices(preset))
     return None if np.isnan(pts).any() else pts
+
+
+def _extend_indices(preset: RigPreset | None) -> dict[int, float]:
+    """A preset's ``extend`` (SMPL joint name -> factor) by SMPL index."""
+    return {SMPL.index(n): f for n, f in preset.extend.items()} if preset is not None else {}
+
+
+def _extended(points: np.ndarray, extend: dict[int, float]) -> np.ndarray:
+    """Points (..., 22, 3) with the ``extend`` joints moved along their bone from the parent (m21's "Hand" joint
+    sits at the start of the lower forearm: the wrist is 1.5 times as far from the elbow), as
+    :func:`.retarget.retarget_bvh` does for a source rig."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    for k, factor in extend.items():
+        p = _SMPL_PARENTS[k]
+        out[..., k, :] = out[..., p, :] + factor * (out[..., k, :] - out[..., p, :])
+    return out
 
 
 # ---- solving ------------------------------------------------------------------------------------------
@@ -394,6 +411,16 @@ class CharacterMotion:
     how: str
     scale: float                 # character leg length / source leg length
     notes: list[str] = field(default_factory=list)
+    extend: dict[int, float] = field(default_factory=dict)   # the preset's extend (SMPL index -> factor)
+
+    def points(self) -> np.ndarray:
+        """(T, 22, 3) our 22 joints on the character (metres, Y up): each mapped joint's position, the preset's
+        ``extend`` applied (m21: the wrist 1.5 times as far from the elbow as its Hand joint), NaN where unmapped."""
+        out = np.full((len(self.world), 22, 3), np.nan)
+        for k, j in self.mapping.items():
+            out[:, k] = self.world[:, j]
+        return _extended(out, {k: f for k, f in self.extend.items() if k in self.mapping
+                               and _SMPL_PARENTS[k] in self.mapping})
 
 
 def _rot_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -426,40 +453,89 @@ def _mapped_targets(k: int, mapping: dict[int, int]) -> list[int]:
     return out
 
 
-def foot_contacts(joints: np.ndarray, fps: float, speed: float = 0.2, height: float = 0.05) -> np.ndarray:
-    """(T, 4) contacts of the left ankle, left toe, right ankle, right toe (HumanML3D's order): the joint slower
-    than ``speed`` m/s and within ``height`` m of its own lowest 5 % of heights."""
-    idx = HUMANML3D.left_foot_index + HUMANML3D.right_foot_index
-    out = np.zeros((len(joints), 4), bool)
-    for c, j in enumerate(idx):
-        p = joints[:, j]
-        v = np.zeros(len(p))
-        v[1:] = np.linalg.norm(np.diff(p, axis=0), axis=-1) * fps
-        v[0] = v[1] if len(v) > 1 else 0.0
-        low = np.percentile(p[:, 1], 5)
-        out[:, c] = (v < speed) & (p[:, 1] < low + height)
-    return out
+def _foot_turn_lag(foot: np.ndarray, src_foot: np.ndarray, flat_on: np.ndarray, on: np.ndarray,
+                   blend_frames: int) -> np.ndarray:
+    """Yaw (T,) radians to turn a character's foot (ankle -> toe, (T, 3)) by, about the vertical, where it is
+    longer than the source's (scaled) ``src_foot`` by ``k > 1``: while the source's foot is flat on the floor
+    (``flat_on``) and turns by dphi, the character's turns by dphi / k, so its toe sweeps as the source's toe
+    does (a foot k times longer turning as much would sweep k times as far). The lag is kept through the rest of
+    the contact run (``on``) and eased out over ``blend_frames`` after it; zero where k <= 1."""
+    t_len = len(foot)
+    k = np.median(np.linalg.norm(foot, axis=-1)) / max(np.median(np.linalg.norm(src_foot, axis=-1)), 1e-9)
+    lag = np.zeros(t_len)
+    if k <= 1.0:
+        return lag
+    yaw = np.arctan2(src_foot[:, 0], src_foot[:, 2])
+    turn = np.angle(np.exp(1j * np.diff(yaw)))               # per-frame yaw change, wrapped
+    for s0, s1 in _runs(on):
+        for t in range(s0 + 1, s1):
+            lag[t] = lag[t - 1] + ((1.0 / k - 1.0) * turn[t - 1] if flat_on[t] and flat_on[t - 1] else 0.0)
+        for i, t in enumerate(range(s1, min(t_len, s1 + blend_frames))):
+            if not on[t]:
+                lag[t] = lag[s1 - 1] * (1.0 - (i + 1) / (blend_frames + 1))
+    return lag
 
 
-def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
-    """Fill runs of at most ``gap`` False frames between True frames (contact detection flickers)."""
-    out = mask.copy()
-    idx = np.flatnonzero(mask)
-    for a, b in zip(idx[:-1], idx[1:]):
-        if 1 < b - a <= gap + 1:
-            out[a:b] = True
-    return out
+def _plant_targets(ankle: np.ndarray, toe: np.ndarray | None, src_ankle: np.ndarray, src_toe: np.ndarray,
+                   ankle_on: np.ndarray, toe_on: np.ndarray, blend_frames: int):
+    """Where one leg's ankle (and toe) must be, from the character's own (T, 3) ``ankle`` / ``toe`` and the
+    source's scaled ones, given the source's contacts. During each contact run, and from the frame before it (so
+    that its first step is the source's too), the joints on the ground move horizontally exactly as the source's
+    do, from where the character's own leg put them down; heights stay the character's own:
 
+    * ankle only (heel strike): the ankle follows, the toe rides with the foot; toe only (heel up): the reverse;
+    * both down, the character's foot (relative to its legs, ``k`` = its length over the source's scaled one)
+      no longer than the source's: per frame the joint the source moves less follows and the other rides with
+      the foot (in the source's direction). For a foot moving rigidly on the ground the rider then moves like the
+      source's point a fraction ``k`` of the way along its foot, never faster than the source's own joint (the
+      norm is convex along the foot);
+    * both down, a longer foot (``k > 1``; riding, it would sweep ``k`` times as far): both follow and the foot is
+      turned towards the toe target (``aim``; the caller turns it, and raises the heel where the toe would go
+      into the floor). It turns less than the source's (:func:`_foot_turn_lag`), which keeps the two targets a
+      foot apart.
 
-def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    out, start = [], None
-    for t, m in enumerate(list(mask) + [False]):
-        if m and start is None:
-            start = t
-        elif not m and start is not None:
-            out.append((start, t))
-            start = None
-    return out
+    After a run the ankle blends back from following the source to its own path over ``blend_frames``.
+    Returns (ankle target (T, 3), toe target (T, 3), weight (T,) > 0 where the ankle target applies, aim (T,))."""
+    t_len = len(ankle)
+    foot = (toe - ankle) if toe is not None else np.zeros_like(ankle)
+    a_tg, t_tg = ankle.copy(), ankle + foot
+    weight = np.zeros(t_len)
+    flat = np.array([1.0, 0.0, 1.0])
+    aim = np.zeros(t_len, bool)
+    longer_foot = toe is not None and np.median(np.linalg.norm(foot, axis=-1)) > np.median(
+        np.linalg.norm(src_toe - src_ankle, axis=-1))
+    for s0, s1 in _runs(ankle_on | toe_on):
+        st = max(s0 - 1, 0)
+        weight[st] = 1.0
+        t_tg[st] = a_tg[st] + foot[st]
+        for t in range(st + 1, s1):
+            a_step = (src_ankle[t] - src_ankle[t - 1]) * flat
+            t_step = (src_toe[t] - src_toe[t - 1]) * flat
+            if toe_on[t] and ankle_on[t] and longer_foot:      # both follow; the foot is turned to the toe
+                a_tg[t] = a_tg[t - 1] + a_step
+                t_tg[t] = t_tg[t - 1] + t_step
+                aim[t] = True
+            # heel up, or both down and the source's toe the slower: the toe follows, the ankle rides with it
+            elif toe_on[t] and (not ankle_on[t] or np.linalg.norm(t_step) < np.linalg.norm(a_step)):
+                t_tg[t] = t_tg[t - 1] + t_step
+                a_tg[t] = t_tg[t] - foot[t]
+            else:
+                a_tg[t] = a_tg[t - 1] + a_step
+                t_tg[t] = a_tg[t] + foot[t]
+            a_tg[t, 1], t_tg[t, 1] = ankle[t, 1], ankle[t, 1] + foot[t, 1]
+            weight[t] = 1.0
+        e = s1 - 1                 # after the run: from following the source back to the character's own path
+        for k, t in enumerate(range(s1, min(t_len, s1 + blend_frames))):
+            w = 1.0 - (k + 1) / (blend_frames + 1)
+            if w > weight[t]:
+                if toe_on[e] and not ankle_on[e]:
+                    follow = t_tg[e] + (src_toe[t] - src_toe[e]) * flat - foot[t]
+                else:
+                    follow = a_tg[e] + (src_ankle[t] - src_ankle[e]) * flat
+                weight[t] = w
+                a_tg[t] = w * follow + (1 - w) * ankle[t]
+                a_tg[t, 1] = ankle[t, 1]
+    return a_tg, t_tg, weight, aim
 
 
 def _fk(character: Character, delta: np.ndarray, root_pos: np.ndarray) -> np.ndarray:
@@ -495,6 +571,7 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
     if not np.isfinite(src).all():
         raise CharacterError("motion: contains NaN or infinite values")
     how, mapping = bone_map(character, user_map)
+    extend = _extend_indices(_best_preset(character.names, character.parents)[0]) if user_map is None else {}
     par = character.parents
     rest_pos, rest_rot, _ = character.rest_world()
     t_len, n_j = len(src), character.num_joints
@@ -547,7 +624,7 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
     root_pos[:, my_root] += pelvis_path - world[:, pelvis]
 
     # feet at the source's (scaled) height during its contacts
-    contacts = foot_contacts(src, fps)
+    contacts = detect_contacts(src, fps=fps)
     foot_joints = HUMANML3D.left_foot_index + HUMANML3D.right_foot_index
     world = _fk(character, delta, root_pos)
     gaps = [scale * src[contacts[:, c], k, 1] - world[contacts[:, c], mapping[k], 1]
@@ -567,40 +644,47 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
             h, kn, a = (mapping[SMPL.index(f"{side_name}_{n}")] for n in ("hip", "knee", "ankle"))
             a_smpl, t_smpl = SMPL.index(f"{side_name}_ankle"), SMPL.index(f"{side_name}_foot")
             toe = mapping.get(t_smpl)
-            ankle_on = _close_gaps(contacts[:, 2 * side], 2)
-            toe_on = _close_gaps(contacts[:, 2 * side + 1], 2) if toe is not None else np.zeros(t_len, bool)
+            ankle_on = contacts[:, 2 * side]
+            toe_on = contacts[:, 2 * side + 1] if toe is not None else np.zeros(t_len, bool)
             on = ankle_on | toe_on
             if not on.any():
                 continue
-            # during the source's contacts the joint on the ground (the ankle; the toe when only the toe is, heel
-            # up) moves exactly as the source's does (scaled): held where the character's own leg put it down, so
-            # it slides no more than the source's. The ankle target is continuous where the held joint changes;
-            # after a contact it blends back to the solved leg over ``blend_frames``
-            follow_a = origin + scale * (src[:, a_smpl] - origin)
-            follow_t = origin + scale * (src[:, t_smpl] - origin) - (world[:, toe] - world[:, a]) \
-                if toe is not None else follow_a
-            target = world[:, a].copy()
-            weight = np.zeros(t_len)
-            for s0, s1 in _segments(on):
-                offset = world[s0, a] - (follow_a[s0] if ankle_on[s0] else follow_t[s0])
-                for t in range(s0, s1):
-                    follow = follow_a if ankle_on[t] else follow_t
-                    if t > s0 and ankle_on[t] != ankle_on[t - 1]:      # re-anchor: no jump at the switch
-                        offset = target[t - 1] - follow[t - 1]
-                    target[t] = follow[t] + offset
-                    target[t, 1] = world[t, a, 1]
-                    weight[t] = 1.0
-                follow = follow_a if ankle_on[s1 - 1] else follow_t
-                last = target[s1 - 1] - follow[s1 - 1]
-                for k, t in enumerate(range(s1, min(t_len, s1 + blend_frames))):
-                    w = 1.0 - (k + 1) / (blend_frames + 1)
-                    if w > weight[t]:
-                        weight[t] = w
-                        target[t] = w * (follow[t] + last) + (1 - w) * world[t, a]
-                        target[t, 1] = world[t, a, 1]
-            sel = weight > 0
-            delta = _leg_ik(character, delta, world, h, kn, a, target, sel)
+            if toe is not None:     # a foot longer than the source's (scaled) turns less while flat on the floor
+                lag = _foot_turn_lag(world[:, toe] - world[:, a], scale * (src[:, t_smpl] - src[:, a_smpl]),
+                                     ankle_on & toe_on, on, blend_frames)
+                if np.abs(lag).max() > 0:
+                    c, s_ = np.cos(lag), np.sin(lag)
+                    yaw = np.zeros((t_len, 3, 3))
+                    yaw[:, 0, 0], yaw[:, 0, 2], yaw[:, 1, 1], yaw[:, 2, 0], yaw[:, 2, 2] = c, s_, 1.0, -s_, c
+                    tree = _descendants(par, a)
+                    delta[:, tree] = np.einsum("tij,tkjl->tkil", yaw, delta[:, tree])
+                    world = _fk(character, delta, root_pos)
+            ankle_target, toe_target, weight, aim = _plant_targets(
+                world[:, a], world[:, toe] if toe is not None else None, scale * src[:, a_smpl],
+                scale * src[:, t_smpl], ankle_on, toe_on, blend_frames)
+            delta = _leg_ik(character, delta, world, h, kn, a, ankle_target, weight > 0)
             world = _fk(character, delta, root_pos)
+            if toe is not None and aim.any():       # both on the ground: the foot turned so the toe follows too
+                foot = world[aim, toe] - world[aim, a]
+                # the toe where the target is seen from above, at the foot's own length; where that would put it
+                # lower than its own height (into the floor) the heel is raised instead (the leg IK again)
+                own_toe_y = world[:, toe, 1].copy()
+                want = toe_target[aim] - world[aim, a]
+                length = np.linalg.norm(foot, axis=-1)
+                across = np.linalg.norm(want[:, [0, 2]], axis=-1)
+                drop = np.sqrt(np.maximum(length ** 2 - across ** 2, 0.0))
+                want[:, 1] = np.where(foot[:, 1] < 0, -drop, drop)
+                turn = _rot_between(foot, want)
+                tree = _descendants(par, a)
+                sub = delta[aim]
+                sub[:, tree] = np.einsum("tij,tkjl->tkil", turn, sub[:, tree])
+                delta[aim] = sub
+                world = _fk(character, delta, root_pos)
+                below = np.maximum(own_toe_y - world[:, toe, 1], 0.0) * aim
+                if below.max() > 1e-6:
+                    raised = world[:, a] + below[:, None] * np.array([0.0, 1.0, 0.0])
+                    delta = _leg_ik(character, delta, world, h, kn, a, raised, below > 1e-6)
+                    world = _fk(character, delta, root_pos)
         notes.append("feet held where the source's are during its contacts (two-bone IK)")
 
     # local rotations and root translations in the file's own axes and units
@@ -613,7 +697,7 @@ def retarget_to_character(joints: np.ndarray, fps: float, character: Character,
             local[:, j] = np.einsum("tba,tbc->tac", w_rot[:, p], w_rot[:, j])
     root_tr = np.einsum("ba,trb->tra", character.base_rot, root_pos - character.base_trans) / character.base_scale
     unmapped = [n for j, n in enumerate(character.names) if j not in inv]
-    return CharacterMotion(character, fps, local, root_tr, world, mapping, unmapped, how, scale, notes)
+    return CharacterMotion(character, fps, local, root_tr, world, mapping, unmapped, how, scale, notes, extend)
 
 
 def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int, knee: int, ankle: int,
@@ -624,22 +708,9 @@ def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int
         return delta
     delta = delta.copy()
     h, k, a, tg = world[sel, hip], world[sel, knee], world[sel, ankle], target[sel]
-    l1 = np.linalg.norm(k - h, axis=-1)
-    l2 = np.linalg.norm(a - k, axis=-1)
-    d = tg - h
-    dist = np.linalg.norm(d, axis=-1)
-    dhat = d / np.maximum(dist, 1e-9)[:, None]
-    dist = np.clip(dist, np.abs(l1 - l2) + 1e-6, (l1 + l2) * 0.9995)
-    bend = (k - h) - ((k - h) * dhat).sum(-1, keepdims=True) * dhat
-    bn = np.linalg.norm(bend, axis=-1, keepdims=True)
-    # a straight leg: bend forward (+Z turned with the pelvis would be better; the knee's own side is kept)
-    fallback = np.cross(dhat, np.cross(np.array([0.0, 0, 1.0]), dhat))
-    bend = np.where(bn > 1e-6, bend / np.maximum(bn, 1e-12), fallback / np.maximum(
-        np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12))
-    x = (l1 ** 2 - l2 ** 2 + dist ** 2) / (2 * dist)
-    y = np.sqrt(np.maximum(l1 ** 2 - x ** 2, 0.0))
-    k_new = h + x[:, None] * dhat + y[:, None] * bend
-    a_new = h + dist[:, None] * dhat
+    l1 = np.linalg.norm(k - h, axis=-1, keepdims=True)
+    l2 = np.linalg.norm(a - k, axis=-1, keepdims=True)
+    k_new, a_new = two_bone_ik(h, k, tg, l1, l2, max_reach=(l1 + l2) * 0.9995)
     r1 = _rot_between(k - h, k_new - h)
     shin = np.einsum("tij,tj->ti", r1, a - k)
     r2 = np.einsum("tij,tjk->tik", _rot_between(shin, a_new - k_new), r1)
@@ -656,53 +727,18 @@ def _leg_ik(character: Character, delta: np.ndarray, world: np.ndarray, hip: int
 
 # ---- writing ------------------------------------------------------------------------------------------
 def write_character_bvh(path: str | os.PathLike, motion: CharacterMotion) -> Path:
-    """The character's own hierarchy, names and offsets (its file units), animated (written atomically):
-    the root(s) with position channels, every joint ZXY Euler rotations."""
-    import io
-
-    from ..io_utils import atomic_write_bytes
+    """The character's own hierarchy, names and offsets (its file units), animated (written atomically by
+    :func:`.bvh.write_bvh_skeleton`): the root with position channels, every joint ZXY Euler rotations."""
+    from .bvh import write_bvh_skeleton
     ch = motion.character
     par = ch.parents
     roots = [j for j, p in enumerate(par) if p < 0]
     if len(roots) != 1:
         raise CharacterError(f"{ch.source}: the skeleton has {len(roots)} roots; a BVH holds one (write a .glb)")
     _, _, scl = ch.rest_world()
-    kids = [[c for c, p in enumerate(par) if p == j] for j in range(ch.num_joints)]
     offsets = np.array([ch.offsets[j] * (scl[p] / ch.base_scale if p >= 0 else 1.0) for j, p in enumerate(par)])
-    out = io.StringIO()
-    out.write("HIERARCHY\n")
-    order: list[int] = []
-
-    def emit(j: int, depth: int) -> None:
-        order.append(j)
-        pad = "  " * depth
-        name = re.sub(r"\s+", "_", ch.names[j])
-        out.write(f"{pad}{'ROOT' if par[j] < 0 else 'JOINT'} {name}\n{pad}{{\n")
-        o = offsets[j]
-        out.write(f"{pad}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}\n")
-        if par[j] < 0:
-            out.write(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation\n")
-        else:
-            out.write(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation\n")
-        for c in kids[j]:
-            emit(c, depth + 1)
-        if not kids[j]:
-            end = ch.end_sites.get(j)
-            if end is None:
-                end = offsets[j] * 0.5 if np.linalg.norm(offsets[j]) > 0 else np.array([0.0, 1.0, 0.0])
-            out.write(f"{pad}  End Site\n{pad}  {{\n{pad}    OFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}\n"
-                      f"{pad}  }}\n")
-        out.write(f"{pad}}}\n")
-
-    emit(roots[0], 0)
-    t = len(motion.local)
-    euler = Rotation.from_matrix(motion.local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(
-        t, ch.num_joints, 3)
-    euler = np.degrees(np.unwrap(np.radians(euler), axis=0))
-    out.write(f"MOTION\nFrames: {t}\nFrame Time: {1.0 / motion.fps:.8f}\n")
-    cols = [motion.root_translation[:, 0]] + [euler[:, j] for j in order]
-    np.savetxt(out, np.concatenate(cols, axis=1), fmt="%.6f")
-    return atomic_write_bytes(Path(path), out.getvalue().encode())
+    return write_bvh_skeleton(path, ch.names, par, offsets, motion.local, {roots[0]: motion.root_translation[:, 0]},
+                              motion.fps, ch.end_sites, unwrap=True)
 
 
 def _fix_signs(q: np.ndarray) -> np.ndarray:

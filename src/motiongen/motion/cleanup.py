@@ -38,7 +38,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from ..skeleton import HUMANML3D, SkeletonSpec
 
 __all__ = ["FootSettings", "plant_feet", "detect_contacts", "contacts_from_features", "leg_chains",
-           "lock_weights"]
+           "lock_weights", "two_bone_ik"]
 
 
 @dataclass(frozen=True)
@@ -206,13 +206,14 @@ def _envelope(x: np.ndarray, sigma: float) -> np.ndarray:
     return np.maximum(gaussian_filter1d(wide, sigma, mode="nearest", truncate=3.0), x)
 
 
-def _two_bone_ik(hip, knee, target, l1, l2):
-    """Knee (T, 3) and reached ankle (T, 3) for a hip, a wanted ankle and fixed lengths; the bend plane (pole)
-    from the original knee."""
+def two_bone_ik(hip, knee, target, l1, l2, max_reach=None):
+    """Analytic two-bone leg IK: knee (T, 3) and reached ankle (T, 3) for hips (T, 3), wanted ankles (T, 3) and
+    bone lengths ``l1`` (thigh), ``l2`` (shin) (scalars or (T, 1)); the bend plane (pole) from the original knee.
+    The ankle reaches at most ``max_reach`` from the hip (default: ``l1 + l2`` less 0.1 mm)."""
     d = target - hip
     dist = np.linalg.norm(d, axis=-1, keepdims=True)
     u = d / np.maximum(dist, 1e-9)
-    dist = np.clip(dist, abs(l1 - l2) + 1e-4, l1 + l2 - 1e-4)
+    dist = np.clip(dist, abs(l1 - l2) + 1e-4, l1 + l2 - 1e-4 if max_reach is None else max_reach)
     ankle = hip + u * dist
     pole = knee - hip
     pole = pole - (pole * u).sum(-1, keepdims=True) * u
@@ -284,7 +285,7 @@ def plant_feet(joints: np.ndarray, hint: np.ndarray | None = None, spec: Skeleto
         a_goal = a_t + (1 - a_w)[:, None] * up               # unlocked share moves with the root
         t_goal = t_t + (1 - t_w)[:, None] * up
         foot = j[:, toe] - j[:, ankle]
-        new_knee, new_ankle = _two_bone_ik(j[:, hip], j[:, knee], a_goal, l1, l2)
+        new_knee, new_ankle = two_bone_ik(j[:, hip], j[:, knee], a_goal, l1, l2)
         # the toe: towards its locked point as much as it is locked, else carried along the original foot
         toe_pos = t_w[:, None] * t_goal + (1 - t_w)[:, None] * (new_ankle + foot)
         v = toe_pos - new_ankle

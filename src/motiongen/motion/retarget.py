@@ -43,10 +43,16 @@ class RigPreset:
     extend: dict[str, float] = field(default_factory=dict)
 
 
-def normalize_joint_name(name: str) -> str:
+def normalize_joint_name(name: str, drop_namespace: bool = False) -> str:
+    """A joint name for matching: the rig vendors' prefixes (``mixamorig:``, ``CC_Base_``, ``m_avg_``, ``Bip01 ``)
+    dropped, lower case. ``drop_namespace``: also drop a namespace or node path (``Character1:Hips``,
+    ``Armature|Hips``: what a DCC tool's export puts on a character's bones) and read spaces as underscores."""
     n = name.strip()
+    if drop_namespace:
+        n = re.split(r"[:|]", n)[-1]
     n = re.sub(r"^(mixamorig\d*[:_]|cc_base_|m_avg_|f_avg_|bip0?1[ _])", "", n, flags=re.I)
-    return n.lower()
+    n = n.lower()
+    return n.replace(" ", "_") if drop_namespace else n
 
 
 def _sides(template: dict[str, object]) -> dict[str, object]:
