@@ -114,6 +114,19 @@ def test_one_caption_classifier_for_the_corpus_and_the_rules():
         action = classify_text(caption)[0]
         assert action_of_caption(caption)[0] == normalise_action(action)
 
+
+def test_known_actions_and_compound_sentences_strip_the_same_subjects():
+    """One subject pattern (motiongen.data.actions.SUBJECT): the known-actions check removes every subject the
+    compound splitter recognises, with or without a determiner, plural, and "who is <adjective>" after it."""
+    from motiongen.compound import plan_from_sentence
+    from motiongen.known_actions import _action_words
+    for subject in ("a person", "person", "this man", "the figures", "an elderly woman", "the thug", "people",
+                    "someone who is tired", "they"):
+        assert _action_words(f"{subject} walks forward") == "walks", subject
+        stage = plan_from_sentence(f"{subject} walks forward and waves with the left hand", 4.0).stages[0]
+        assert stage.parts["left_arm"].startswith(subject.split(" who ")[0] + " waves"), subject
+    assert _action_words("the sky is blue") == "the sky is blue"
+
 def _bandai(content: str, n: int):
     from motiongen.motion.bvh import read_bvh
     from motiongen.motion.retarget import retarget_bvh

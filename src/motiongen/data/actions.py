@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ACTION_PHRASES", "STYLE_PHRASES", "classify_text", "swap_side", "ACTION_KEYWORDS"]
+__all__ = ["ACTION_PHRASES", "STYLE_PHRASES", "classify_text", "swap_side", "ACTION_KEYWORDS", "SUBJECT"]
+
+#: the subject a caption starts with ("a person", "an elderly man", "the figures", "someone", "they"): the
+#: compound-sentence splitter gives it to clauses without one, the known-actions check removes it before embedding
+SUBJECT = re.compile(r"^\s*(?:(?:a|an|the|this|that)\s+(?:[a-z-]+\s+){0,2}?)?(?:person|man|woman|human|figure|"
+                     r"character|guy|girl|boy|subject|individual|thug|people)s?\b|"
+                     r"^\s*(?:men|women|people|someone|somebody|he|she|they)\b", re.IGNORECASE)
 
 ACTION_PHRASES: dict[str, dict[str, list[str]]] = {
     "walk": {"": ["walks forward", "walks ahead", "takes a few steps forward", "walks in a straight line"]},
