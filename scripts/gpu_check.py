@@ -46,13 +46,8 @@ PARTS = ("train", "ddp", "sample", "compare")
 PAPER = {"histf": {"aits_s": 0.28, "gpu": "RTX 4090", "batch": 64, "source": "HiSTF Mamba, sec. 4.1 / app. A.1"},
          "finemogen": {"aits_s": None, "gpu": "Tesla V100", "batch": 128, "source": "FineMoGen, sec. 4 (no AITS)"},
          "baseline": {"aits_s": None, "gpu": "", "batch": None, "source": "motiongen's transformer baseline"}}
-TINY_MODELS = {
-    "finemogen": {"num_layers": 1, "part_dim": 8, "num_templates": 4, "text_latent_dim": 16, "text_layers": 1,
-                  "text_heads": 2, "text_ff_dim": 16, "time_embed_dim": 16, "ffn_dim": 8, "num_experts": 4,
-                  "top_k": 1, "expert_hidden_dim": 8},
-    "histf": {"latent_dim": 32, "num_temporal_blocks": 1, "num_layers": 1, "part_dim": 8, "whole_dim": 16},
-    "baseline": {"latent_dim": 32, "num_layers": 1, "num_heads": 2, "ff_dim": 32},
-}
+# the tiny models of --tiny: configs/tiny_<model>.toml
+TINY_MODELS = {name: ROOT / "configs" / f"tiny_{name}.toml" for name in MODELS}
 WORDS = [("walks forward", 0.8), ("runs in a circle", 2.0), ("waves the right hand", 1.3), ("jumps twice", 1.6),
          ("sits down slowly", 0.4), ("turns to the left", 0.6), ("kicks with the left leg", 1.1),
          ("dances happily", 2.4)]
@@ -96,12 +91,12 @@ def _sync(device: torch.device) -> None:
 
 def part_train(args, ctx) -> dict:
     from motiongen.models.histf.ssm import SelectiveSSM
-    from motiongen.train.trainer import load_train_config, train
+    from motiongen.train.trainer import load_train_config, read_log, train
     out = {}
     for name in args.models:
         run = ctx["work"] / f"run-{name}"
-        cfg = load_train_config(None, {
-            "model": name, "model_config": TINY_MODELS[name] if args.tiny else {}, "data": str(ctx["corpus"]),
+        cfg = load_train_config(TINY_MODELS[name] if args.tiny else None, {
+            "model": name, "data": str(ctx["corpus"]),
             "out": str(run), "text_encoder": "clip", "clip_path": str(ctx["clip"]), "steps": args.steps,
             "batch_size": args.batch, "lr": 2e-4, "warmup_steps": 10 if not args.tiny else 1, "schedule": "constant",
             "log_every": args.log_every, "checkpoint_every": 10 ** 6, "max_minutes": args.train_seconds / 60,
@@ -119,10 +114,10 @@ def part_train(args, ctx) -> dict:
             out[name] = res
             continue
         wall = time.perf_counter() - t0
-        rows = [r.split(",") for r in (run / "log.csv").read_text().splitlines()[1:]]
-        steps = [int(r[0]) for r in rows]
-        loss = [float(r[1]) for r in rows]
-        sps = [float(r[5]) for r in rows]
+        rows = read_log(run)
+        steps = [int(r["step"]) for r in rows]
+        loss = [r["loss"] for r in rows]
+        sps = [r["steps_per_s"] for r in rows]
         k = max(1, len(loss) // 4)
         res.update(steps=steps[-1], wall_s=round(wall, 1), parameters_M=round(model.num_parameters() / 1e6, 2),
                    steps_per_s=round(float(np.median(sps[1:] if len(sps) > 1 else sps)), 3),
@@ -153,7 +148,7 @@ def ddp_worker(corpus: str, clip: str, result_dir: str, tiny: bool) -> None:
     from motiongen.train.trainer import load_train_config, train
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
-    cfg = load_train_config(None, {"model": "baseline", "model_config": TINY_MODELS["baseline"], "data": corpus,
+    cfg = load_train_config(TINY_MODELS["baseline"], {"model": "baseline", "data": corpus,
                                    "out": str(Path(result_dir) / "run"), "text_encoder": "clip", "clip_path": clip,
                                    "steps": 4, "batch_size": 8, "warmup_steps": 1, "log_every": 1,
                                    "checkpoint_every": 100, "device": "auto", "seed": 0})

@@ -37,10 +37,8 @@ if str(ROOT / "src") not in sys.path:
 
 SHIPPED = {"finemogen": ROOT / "src" / "motiongen" / "checkpoints" / "default",
            "histf": ROOT / "src" / "motiongen" / "checkpoints" / "histf"}
-TINY = {"finemogen": {"num_layers": 1, "part_dim": 8, "num_templates": 4, "text_latent_dim": 16, "text_layers": 1,
-                      "text_heads": 2, "text_ff_dim": 16, "time_embed_dim": 16, "ffn_dim": 8, "num_experts": 4,
-                      "top_k": 1, "expert_hidden_dim": 8},
-        "histf": {"latent_dim": 32, "num_temporal_blocks": 1, "num_layers": 1, "part_dim": 8, "whole_dim": 16}}
+# the tiny models of --tiny: configs/tiny_<model>.toml
+TINY = {name: ROOT / "configs" / f"tiny_{name}.toml" for name in SHIPPED}
 
 
 def _default_source() -> Path | None:
@@ -102,7 +100,7 @@ def main(argv=None) -> int:
     import torch
 
     from motiongen.pipeline import MotionPipeline
-    from motiongen.train.trainer import TrainError, load_train_config, train
+    from motiongen.train.trainer import TrainError, load_train_config, read_log, train
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -126,7 +124,7 @@ def main(argv=None) -> int:
     if cfg.model != args.model:
         raise SystemExit(f"gpu_train: {config} trains {cfg.model}, not {args.model}")
     if args.tiny:
-        cfg.model_config = TINY[args.model]
+        cfg.model_config = load_train_config(TINY[args.model]).model_config
         cfg.steps, cfg.batch_size, cfg.warmup_steps, cfg.log_every = 4, 4, 1, 1
         notes.append("tiny: a tiny model for 4 steps on the CPU (a test of the script, not a model to ship)")
     elif args.fresh:
@@ -151,13 +149,13 @@ def main(argv=None) -> int:
     model_dir = pipe.save_pretrained(out / "model", dtype=torch.float16,
                                      extra_info={"training": {**pipe.info.get("training", {}), "notes": notes}})
     shutil.copy2(run / "log.csv", out / "log.csv")
-    rows = [r.split(",") for r in (run / "log.csv").read_text().splitlines()[1:]]
+    rows = read_log(run)
     state = torch.load(run / "train_state.pt", map_location="cpu", weights_only=True)
     summary = {"model": args.model, "steps": int(state["step"]), "minutes": round(minutes, 2),
                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() and not args.tiny else "cpu",
                "machine": f"{platform.machine()}, torch {torch.__version__}", "batch_size": cfg.batch_size,
-               "first_loss": float(rows[0][1]) if rows else None, "last_loss": float(rows[-1][1]) if rows else None,
-               "steps_per_s_median": sorted(float(r[5]) for r in rows)[len(rows) // 2] if rows else None,
+               "first_loss": rows[0]["loss"] if rows else None, "last_loss": rows[-1]["loss"] if rows else None,
+               "steps_per_s_median": sorted(r["steps_per_s"] for r in rows)[len(rows) // 2] if rows else None,
                "data": str(data), "config": str(config), "notes": notes,
                "command": "python scripts/gpu_train.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

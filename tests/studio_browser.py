@@ -1,58 +1,35 @@
-"""Shared pieces of the studio's browser tests: Debian's chromium driven by Playwright (executable_path; nothing is
-downloaded), a tiny untrained studio served on a free local port, and reading canvas screenshots."""
+"""Shared pieces of the studio's browser tests: the studio served on a tiny untrained model, the page, generating,
+and reading canvas screenshots. Serving and launching chromium are scripts/studio_page.py's (the screenshot
+scripts use the same), loaded from its file."""
+import importlib.util
 import io
 import os
-import shutil
-import socket
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("studio_page", _ROOT / "scripts" / "studio_page.py")
+studio_page = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(studio_page)
+CHROMIUM = studio_page.CHROMIUM
+launch_chromium = studio_page.launch_chromium
+free_port = studio_page.free_port
+
 CHROMIUM_MISSING = "Debian's chromium is not installed (apt-get install chromium)"
-ARTIFACTS = Path(os.environ.get("MOTIONGEN_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts" / "studio"))
+ARTIFACTS = Path(os.environ.get("MOTIONGEN_ARTIFACTS", _ROOT / "test-artifacts" / "studio"))
 TIMEOUT_MS = 600_000          # a hang guard, not a speed budget
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def serve_tiny_studio(tmp_path: Path):
-    """Save a tiny untrained baseline model under ``tmp_path`` and serve the studio on it (uvicorn in a thread);
-    yields the page's URL and stops the server on exit."""
-    import uvicorn
+    """Save a tiny untrained baseline model under ``tmp_path`` and serve the studio on it; yields the page's URL
+    and stops the server on exit."""
     from conftest import save_tiny_model
-
-    from motiongen.studio.server import create_app
-
     mdir = save_tiny_model(tmp_path / "tiny")
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app([str(mdir)], tmp_path / "store"), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    for _ in range(2000):
-        if srv.started:
-            break
-        th.join(0.01)
-    assert srv.started
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        srv.should_exit = True
-        th.join(30)
-
-
-def launch_chromium(playwright):
-    """Debian's chromium, headless, with WebGL drawn in software (SwiftShader) so the 3D view renders without a GPU."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"])
+    with studio_page.serve_studio([str(mdir)], tmp_path / "store") as url:
+        yield url
 
 
 def new_studio_page(browser):

@@ -87,6 +87,46 @@ def test_actions_and_sides_from_captions():
             "run", "walk backwards", "crawl"} <= set(RULES)
 
 
+
+def test_one_caption_classifier_for_the_corpus_and_the_rules():
+    """data.actions.classify_text is the only classifier: action_of_caption is it through normalise_action, and
+    each keeps the cases the other had before they were merged."""
+    from motiongen.data.actions import classify_text
+    # from the evaluation's former table
+    assert classify_text("a person raises both hands above the head") == ("raise hand", "")
+    assert classify_text("someone sprints forwards") == ("dash", "")
+    assert classify_text("a person is limping") == ("walk", "")
+    assert classify_text("the person sits in the chair with their hands folded")[0] == "sit"
+    assert classify_text("a person stands up from a kneeling position")[0] == "get up"
+    assert classify_text("someone is taking a few steps back")[0] == "walk backwards"
+    # from the corpus's former table
+    assert action_of_caption("a person side steps to the right") == ("sidestep", "right")
+    assert action_of_caption("a person does jumping jacks") == ("jumping jack", "")
+    assert action_of_caption("a person does a cartwheel")[0] == "cartwheel"
+    assert action_of_caption("a person jumps while turning to the left")[0] == "jump"
+    # where the two disagreed
+    assert classify_text("a person walks forward, turns around and walks back")[0] == "turn"
+    assert classify_text("a person raises their left hand then places it back down") == ("raise hand", "left")
+    assert classify_text("a person is standing with their arms stretched out sideways")[0] != "sidestep"
+    assert classify_text("closing, moving and opening a box")[0] != "box"
+    assert classify_text("a person is boxing with his left hand")[0] == "box"
+    for caption in ("a person waves with the left hand.", "a person squats and raises both arms", "someone bows"):
+        action = classify_text(caption)[0]
+        assert action_of_caption(caption)[0] == normalise_action(action)
+
+
+def test_known_actions_and_compound_sentences_strip_the_same_subjects():
+    """One subject pattern (motiongen.data.actions.SUBJECT): the known-actions check removes every subject the
+    compound splitter recognises, with or without a determiner, plural, and "who is <adjective>" after it."""
+    from motiongen.compound import plan_from_sentence
+    from motiongen.known_actions import _action_words
+    for subject in ("a person", "person", "this man", "the figures", "an elderly woman", "the thug", "people",
+                    "someone who is tired", "they"):
+        assert _action_words(f"{subject} walks forward") == "walks", subject
+        stage = plan_from_sentence(f"{subject} walks forward and waves with the left hand", 4.0).stages[0]
+        assert stage.parts["left_arm"].startswith(subject.split(" who ")[0] + " waves"), subject
+    assert _action_words("the sky is blue") == "the sky is blue"
+
 def _bandai(content: str, n: int):
     from motiongen.motion.bvh import read_bvh
     from motiongen.motion.retarget import retarget_bvh

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import DATA, needs_shared
-from motiongen.compound import _SUBJECT, is_motion_clause, plan_from_sentence
+from motiongen.compound import is_motion_clause, plan_from_sentence
+from motiongen.data.actions import SUBJECT as _SUBJECT
 from motiongen.models.registry import build_denoiser
 from motiongen.pipeline import MotionPipeline
 from motiongen.text.encoders import load_text_encoder

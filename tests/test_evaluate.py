@@ -169,7 +169,7 @@ def test_pickles_with_code_are_refused(tmp_path):
     assert _safe_pickle(f) == ["a", "b"]
 
 
-def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys):
+def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys, monkeypatch):
     from motiongen.models.registry import build_denoiser
     from motiongen.pipeline import MotionPipeline
     from motiongen.text.encoders import load_text_encoder
@@ -180,7 +180,9 @@ def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys):
     assert "unk" in ev.words and ev.config.word_source == "learned"
     torch.manual_seed(0)
     pipe = MotionPipeline(build_denoiser("baseline", latent_dim=16, num_layers=1, num_heads=2, ff_dim=16),
-                          load_text_encoder(), ev.mean.numpy(), ev.std.numpy(), {})
+                          load_text_encoder(), ev.mean.numpy(), ev.std.numpy(),
+                          {"sampling": {"sampler": "ddim", "steps": 3, "guidance_scale": 1.5,
+                                        "guidance_schedule": "constant"}})
     pipe.save_pretrained(tmp_path / "m")
     ids = (hml_folder / "train.txt").read_text().split()
     (hml_folder / "test.txt").write_text("\n".join(ids * 3) + "\n")      # 39 items: R-precision needs 32
@@ -203,6 +205,16 @@ def test_train_evaluator_and_evaluate_end_to_end(hml_folder, tmp_path, capsys):
     assert st["bone_lengths"].startswith("as decoded") and st["split"] == "test" and st["replications"] == 2
     assert {"sampler", "guidance_scale", "guidance_schedule", "seed"} <= set(st)
     assert "no x0 band limit" in printed and "bone lengths as decoded" in printed and "split test" in printed
+    assert st["sampler"] == "ddim" and st["guidance_scale"] == 1.5             # the folder's recorded sampling
+    # without --steps the settings are what ran: --sampler dpm runs dpm's own default steps, not the folder's
+    # ddim steps (which the settings used to report for any sampler)
+    from motiongen.diffusion.sampling import DEFAULT_STEPS
+    monkeypatch.setitem(DEFAULT_STEPS, "dpm", 4)                           # dpm's default, kept quick
+    assert main(["evaluate", "--models", str(tmp_path / "m"), "--data", str(hml_folder), "--evaluator",
+                 str(tmp_path / "ev"), "--replications", "1", "--max-items", "32", "--json",
+                 str(tmp_path / "r2.json"), "--quiet", "--sampler", "dpm", "--mm-texts", "0"]) == 0
+    st = json.loads((tmp_path / "r2.json").read_text())["rows"]["m"]["settings"]
+    assert (st["sampler"], st["steps"], st["guidance_scale"]) == ("dpm", 4, 1.5)
 
 
 def test_real_vs_real_fid_redraws_crops_of_the_same_motions(hml_folder):

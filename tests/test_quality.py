@@ -63,6 +63,17 @@ def test_frozen_paraphrases_use_words_no_training_caption_uses():
         assert not clash, (r["text"], clash)
 
 
+def _rot_y_turn(j, deg=90.0):
+    """``j`` turning steadily by ``deg`` degrees to its left about the vertical through its first pelvis."""
+    out = j.copy()
+    for t in range(len(j)):
+        a = np.radians(deg * t / (len(j) - 1))
+        x, z = j[t, :, 0] - j[0, 0, 0], j[t, :, 2] - j[0, 0, 2]
+        out[t, :, 0] = j[0, 0, 0] + np.cos(a) * x + np.sin(a) * z
+        out[t, :, 2] = j[0, 0, 2] - np.sin(a) * x + np.cos(a) * z
+    return out
+
+
 def test_action_check_reads_the_caption_against_the_motion(real_samples):
     from motiongen.evaluate.quality import action_check
     j = recover_joints_from_features(real_samples["009548"][0])
@@ -76,3 +87,5 @@ def test_action_check_reads_the_caption_against_the_motion(real_samples):
     walk = still.copy()
     walk[..., 2] += np.arange(40)[:, None] * 0.06                       # 1.2 m/s forward
     assert action_check("a person walks forward", walk) is True
+    assert action_check("a person walking and turning to the left", walk) is False   # a turn: straight fails it
+    assert action_check("a person walking and turning to the left", _rot_y_turn(walk)) is True

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -84,6 +86,20 @@ def test_clip_from_local_directory(tmp_path):
     assert f.tokens.shape[2] == enc.dim == 32 and f.pooled.shape == (2, 32)
     assert f.mask.sum(1).tolist()[0] > f.mask.sum(1).tolist()[1]
     assert enc.spec()["name"] == "clip"
+
+
+def test_a_clip_folder_named_relatively_or_absolutely_shares_one_feature_store(tmp_path, monkeypatch):
+    """The text-feature store's file is named by the encoder's identity: ./clip and /abs/clip are one folder."""
+    from motiongen.text.encoders import CLIPTextEncoder, TextFeatureStore
+    folder = write_random_clip(tmp_path / "clip", hidden=32, layers=1, heads=2, intermediate=64)
+    monkeypatch.chdir(tmp_path)
+    rel, absolute = CLIPTextEncoder("./clip"), CLIPTextEncoder(Path(folder).resolve())
+    assert rel.path == absolute.path == str(Path(folder).resolve())
+    assert rel.identity() == absolute.identity()
+    store = TextFeatureStore(rel, tmp_path / "cache")
+    store.add(["a person walks"])
+    store.save()
+    assert TextFeatureStore(absolute, tmp_path / "cache").load() == 1
 
 
 def test_encoder_spec_mismatch_is_reported(minilm):

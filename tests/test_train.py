@@ -567,3 +567,13 @@ def test_shipped_checkpoints_keep_their_pinned_skip_parameterisation():
         if (PACKAGED_MODELS / name / "config.json").is_file():
             assert MotionPipeline.from_pretrained(name if name != "default" else None).diffusion.parameterization \
                 == "skip"
+
+
+def test_read_log_reads_the_training_log_by_its_header(tmp_path):
+    """scripts/gpu_check.py and gpu_train.py read log.csv through read_log: by column name, not position."""
+    from motiongen.train.trainer import LOG_COLUMNS, read_log
+    assert LOG_COLUMNS[:2] == ("step", "loss") and "steps_per_s" in LOG_COLUMNS
+    (tmp_path / "log.csv").write_text("steps_per_s,step,lr,loss\n2.5,10,0.001,0.75\n3.0,20,0.001,0.5\n")
+    rows = read_log(tmp_path)                                   # a run folder, or the file itself
+    assert rows == read_log(tmp_path / "log.csv")
+    assert [(r["step"], r["loss"], r["steps_per_s"]) for r in rows] == [(10, 0.75, 2.5), (20, 0.5, 3.0)]

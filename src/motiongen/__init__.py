@@ -3,6 +3,7 @@
 Data flows one way: text -> encoder -> denoiser (stepped by a scheduler) -> features -> joints -> export.
 """
 __version__ = "0.1.0"
+MAX_SEED = 2 ** 32 - 1         # the largest seed: torch and numpy generators take seeds 0 .. 2**32 - 1 alike
 
 
 def __getattr__(name):

@@ -409,7 +409,7 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
 
 def _seed_arg(text: str) -> int:
     """argparse type: a seed is an integer 0 .. 2**32 - 1."""
-    from .pipeline import MAX_SEED
+    from . import MAX_SEED
     try:
         value = int(text)
     except ValueError:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 
+from .data.actions import SUBJECT as _SUBJECT
 from .plan import Plan
 
 __all__ = ["plan_from_sentence", "is_motion_clause", "MOTION_VERBS"]
@@ -38,9 +39,6 @@ _THEN = re.compile(r"\s*(?:[,;.]\s*|\s)(?:and\s+)?(?:then|after that|afterwards|
 _SENTENCE = re.compile(r"(?<=[a-z0-9)])\s*[.;!?]\s+(?=[A-Za-z])")
 _WHILE = re.compile(r"\s*,?\s+(?:while|whilst|as)\s+", re.IGNORECASE)
 _AND = re.compile(r"\s*,?\s+and\s+", re.IGNORECASE)
-_SUBJECT = re.compile(r"^(?:(?:a|the|an|this|that)\s+(?:[a-z-]+\s+){0,2}?)?(?:person|man|woman|human|figure|"
-                      r"character|guy|girl|boy|subject|individual)s?\b|^(?:men|women|people)\b|^(?:someone|somebody|he|she|they)\b",
-                      re.IGNORECASE)
 _CONNECTIVE = re.compile(r"^(?:(?:and|then|finally|next|afterwards|after that|also)\b[\s,]*)+", re.IGNORECASE)
 _UPPER = [(("left_arm",), re.compile(r"\bleft\s+(?:hand|arm|wrist|elbow)s?\b", re.I)),
           (("right_arm",), re.compile(r"\bright\s+(?:hand|arm|wrist|elbow)s?\b", re.I)),

@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.actions import SUBJECT
+
 __all__ = ["KnownActions", "Verdict", "build_known_actions", "write_known_actions", "FILE_NAME", "DEFAULT_THRESHOLD"]
 
 FILE_NAME = "known_actions.json"
 DEFAULT_THRESHOLD = 0.53      # python benchmarks/known_actions.py: best balanced accuracy (85%) on real sentences
 MIN_TRAIN_CLIPS = 5            # an action with fewer training clips is not counted as learned
 
-_SUBJECT = re.compile(r"^\s*(?:a|an|the)\s+(?:[a-z-]+\s+){0,2}?(?:person|man|woman|human|figure|character|guy|girl|"
-                      r"boy|individual|thug|someone|people)\b|^\s*(?:someone|somebody|he|she|they)\b(?:\s+who\s+is\s+"
-                      r"\w+)?", re.I)
 _MANNER = re.compile(r"\b(?:slowly|quickly|energetically|actively|wearily|tiredly|angrily|happily|cheerfully|sadly|"
                      r"proudly|timidly|childishly|youthfully|gracefully|heavily|stiffly|theatrically|"
                      r"in an? [a-z, -]+? (?:way|manner|style)|like an? [a-z ]+?(?=[,.]|$)|with (?:pride|a strut|a "
@@ -44,7 +43,9 @@ _DIRECTION = re.compile(r"\b(?:to (?:the|his|her|their) (?:left|right)|(?:to|tow
 def _action_words(text: str) -> str:
     """The sentence without its subject and manner words: what the action is."""
     t = " ".join(str(text).split()).strip(" .")
-    t = _SUBJECT.sub("", t, count=1)
+    m = SUBJECT.match(t)
+    if m:                                   # and "who is <adjective>" after it: "someone who is tired walks"
+        t = re.sub(r"^\s*who\s+(?:is|are)\s+\w+", "", t[m.end():], flags=re.I)
     t = _MANNER.sub("", t)
     t = _DIRECTION.sub("", t)
     t = " ".join(t.replace(" ,", ",").split()).strip(" ,.")

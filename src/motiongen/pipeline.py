@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import MAX_SEED, __version__
 from .diffusion.gaussian import GaussianDiffusion
 from .diffusion.sampling import (
     DEFAULT_STEPS,
@@ -85,9 +85,6 @@ class GeneratedMotion:
     @property
     def num_frames(self) -> int:
         return int(self.features.shape[0])
-
-
-MAX_SEED = 2 ** 32 - 1         # torch and numpy generators take seeds 0 .. 2**32 - 1 alike
 
 
 def check_seed(seed, where: str = "seed", error=ValueError) -> int:

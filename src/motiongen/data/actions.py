@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ACTION_PHRASES", "STYLE_PHRASES", "classify_text", "swap_side", "ACTION_KEYWORDS"]
+__all__ = ["ACTION_PHRASES", "STYLE_PHRASES", "classify_text", "swap_side", "ACTION_KEYWORDS", "SUBJECT"]
+
+#: the subject a caption starts with ("a person", "an elderly man", "the figures", "someone", "they"): the
+#: compound-sentence splitter gives it to clauses without one, the known-actions check removes it before embedding
+SUBJECT = re.compile(r"^\s*(?:(?:a|an|the|this|that)\s+(?:[a-z-]+\s+){0,2}?)?(?:person|man|woman|human|figure|"
+                     r"character|guy|girl|boy|subject|individual|thug|people)s?\b|"
+                     r"^\s*(?:men|women|people|someone|somebody|he|she|they)\b", re.IGNORECASE)
 
 ACTION_PHRASES: dict[str, dict[str, list[str]]] = {
     "walk": {"": ["walks forward", "walks ahead", "takes a few steps forward", "walks in a straight line"]},
@@ -108,31 +114,56 @@ def swap_side(side: str) -> str:
     return {"left": "right", "right": "left"}.get(side, side)
 
 
-# keyword rules for free text (CMU descriptions, HumanML3D captions): first match wins; (regex, action, side rule)
+# The one caption -> action classifier of the package (corpus labels, the human-caption pool, the evaluation's
+# action rules and known actions all read it): (regex, action) over lowercase text, first match wins, so the
+# specific come before the general: whole-body actions before the hand gestures that often go with them ("squats
+# and raises both arms" is a squat), gestures before locomotion ("walks forward and waves" is a wave), and "walks
+# back" alone is not walking backwards ("turns around and walks back" is a turn).
+_HANDS = r"(?:hands?|arms?)"
 ACTION_KEYWORDS: list[tuple[str, str]] = [
-    (r"\bpick(s|ed|ing)? (up|\w+ up)\b", "pick up"), (r"\b(set|sets|put|puts|place|places)\b.*\bdown\b", "put down"),
+    (r"\bpick(s|ed|ing)? (up|\w+ up)\b", "pick up"),
+    (r"\b(set|sets|put|puts|putting|place|places|placing)\b(?!\s+(it|them|((his|her|their|its|the|both)\s+)?(\w+\s+)?"
+     + _HANDS + r")\b).*\bdown\b", "put down"),
     (r"\blie?s? down\b|\blying down\b|\blays? down\b", "lie down"),
-    (r"\b(gets?|getting|stands?|standing) up from (the )?(floor|ground|lying|laying)|\bget(s|ting)? up\b(?!.*chair)", "get up"),
+    (r"\b(gets?|getting|stands?|standing) up from (the )?(floor|ground|lying|laying)|\bget(s|ting)? up\b(?!.*chair)"
+     r"|\b(stands?|standing) up\b(?!.*\b(chair|sits?|sitting|seat|stool|bench)\b)", "get up"),
     (r"\bcartwheel", "cartwheel"), (r"\bback ?flip", "backflip"), (r"\bcrawl", "crawl"),
     (r"\bjumping jacks?\b|\bstar jumps?\b", "jumping jack"), (r"\bsquat", "squat"), (r"\bkick", "kick"),
-    (r"\bpunch", "punch"), (r"\bbox(es|ing)?\b", "box"), (r"\bhop", "hop"), (r"\bjump", "jump"),
-    (r"\bthrow", "throw"), (r"\bcatch", "catch"), (r"\bdanc", "dance"), (r"\bfall", "fall"), (r"\bbows?\b", "bow"),
-    (r"\bwav(e|es|ing)\b", "wave"), (r"\bsneak|\btiptoe", "sneak"), (r"\bswim", "swim"),
-    (r"\b(walk|walks|walking|steps?) backwards?\b|\bbackwards? walk", "walk backwards"),
-    (r"\bsideways\b|\bside ?steps?\b", "sidestep"), (r"\bturns? in place\b|\bturns? around\b", "turn"),
+    (r"\bpunch", "punch"), (r"\bbox(es|ing)\b|\bshadow ?box", "box"), (r"\bhop", "hop"), (r"\bjump", "jump"),
+    (r"\bthrow", "throw"), (r"\bcatch", "catch"), (r"\bdanc", "dance"), (r"\b(fall|falls|falling|fell)\b", "fall"),
+    (r"\bsit(s|ting)?\b|\bsat\b", "sit"),
+    (r"\bslash|\bswings? a (sword|blade)\b", "sword attack"),
+    (r"\bbows?\b|\bbowing\b|\bbowed\b", "bow"),
+    (r"\b(calls? someone|beckons?|waves? someone over)\b", "beckon"),
+    (r"\b(guides?|points? the way|shows? someone the way)\b", "guide"),
+    (r"\bwav(e|es|ing)\b|\bgoodbye\b|\bbye\b", "wave"),
+    (r"\b(raises?|raising|raised|lifts?|lifting|lifted)\b[^.;]*?\b" + _HANDS + r"\b|\bputs? (\w+ ){0,2}"
+     + _HANDS + r" (up|in the air)\b", "raise hand"),
+    (r"\bresponds?\b", "respond"),
+    (r"\bsneak|\btiptoe", "sneak"), (r"\bswim", "swim"),
+    (r"\b(runs?|running|jogs?|jogging) backwards?\b|\bbackpedal", "run backwards"),
+    (r"\b(walk|walks|walking|walked|steps?|stepping|moves?|moving) backwards?\b|\bbackwards? walk"
+     r"|\b(steps?|stepping|moves?|moving) back\b(?! (to|into|and forth|forward))", "walk backwards"),
+    (r"\b(walks?|walking|steps?|stepping|moves?|moving|shuffles?|shuffling) (\w+ )?sideways\b|\bside-? ?steps?\b"
+     r"|\bsidestepping\b", "sidestep"),
+    (r"\bturns? in place\b|\bturns? around\b", "turn"),
+    (r"\b(dash|dashes|dashing|sprints?|sprinting)\b", "dash"),
     (r"\b(jog|jogs|jogging)\b", "jog"), (r"\b(run|runs|running)\b", "run"),
-    (r"\bturn", "turn"), (r"\b(walk|walks|walking)\b", "walk"),
+    (r"\bturn", "turn"),
+    (r"\b(walk|walks|walking|walked|limps?|limping|strolls?|strolling|march|marches|marching)\b", "walk"),
 ]
+_KEYWORD_RES = [(re.compile(p), a) for p, a in ACTION_KEYWORDS]
 
 
 def classify_text(text: str) -> tuple[str, str]:
-    """(action, side) from free text by :data:`ACTION_KEYWORDS`; ("", "") when nothing matches."""
+    """(action, side) from free text by :data:`ACTION_KEYWORDS`; ("", "") when nothing matches. The side is the
+    first "left"/"right" of the text, kept only for actions with sided phrases in :data:`ACTION_PHRASES`."""
     t = text.lower()
-    for pattern, action in ACTION_KEYWORDS:
-        if re.search(pattern, t):
+    for pattern, action in _KEYWORD_RES:
+        if pattern.search(t):
             side = ""
             m = re.search(r"\b(left|right)\b", t)
-            if m and any(action in ACTION_PHRASES and "side" in ACTION_PHRASES[action] for _ in [0]):
+            if m and "side" in ACTION_PHRASES.get(action, {}):
                 side = m.group(1)
             return action, side
     return "", ""

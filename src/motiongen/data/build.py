@@ -15,6 +15,7 @@ always share its split. Mean/Std come from the train split only, with HumanML3D'
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -264,6 +265,11 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
             job.mirrored_captions = captioner("M" + clip_id, action, job.mirrored_side, style)
         return job
 
+    @functools.cache
+    def cmu_descriptions() -> dict[tuple[int, int], str]:
+        """The CMU trial descriptions (the cmu set and the SNU sets' CMU takes), read once."""
+        return _cmu_descriptions(source)
+
     jobs: list[ClipJob] = []
     for name in sets:
         found: list[ClipJob] = []
@@ -282,14 +288,14 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
                 job = ClipJob(stem, name, f"{root / row['archive']}::{row['member']}", caps, "bandai",
                               action=action, side=side, style=style)
                 if counts[row["content"]] < MIRROR_BELOW:
-                    swapped = {"left": "right", "right": "left"}
-                    mc = "-".join(swapped.get(w, w) for w in row["content"].split("-"))
+                    mc = "-".join(swap_side(w) for w in row["content"].split("-"))
                     job.mirrored_captions = bandai_captions(mc, row["style"], rng)
                     job.mirrored_side = swap_side(side)
                 found.append(job)
         elif name == "cmu":
-            desc = {(int(r["Subject"]), int(r["Trial #"])): r["Motion Description"]
-                    for r in _read_csv(root / "cmu_trial_descriptions.csv")}
+            if not (root / "cmu_trial_descriptions.csv").is_file():
+                raise FileNotFoundError(f"label file not found: {root / 'cmu_trial_descriptions.csv'}")
+            desc = cmu_descriptions()
             for f in sorted(root.glob("*.bvh")):
                 subj, trial = (int(x) for x in f.stem.split("_")[:2])
                 d = desc.get((subj, trial))
@@ -368,7 +374,7 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
             segs: dict[str, list[dict]] = {}
             for r in _read_csv(root / "segments.csv"):
                 segs.setdefault(r["file"], []).append(r)
-            desc = _cmu_descriptions(source)
+            desc = cmu_descriptions()
             for row in _read_csv(root / "labels.csv"):
                 fname = Path(row["file"]).name
                 stem = Path(row["file"]).stem
@@ -434,7 +440,7 @@ def collect_jobs(source: str | Path, sets=None, limit: int | None = None, human_
 
 
 def _cmu_descriptions(source: Path) -> dict[tuple[int, int], str]:
-    for p in (source / "cmu", source / "bvh" / "cmu", source.parent / "bvh" / "cmu"):
+    for p in (source / "cmu", source / "bvh" / "cmu", source / "extra-mocap" / "cmu", source.parent / "bvh" / "cmu"):
         f = p / "cmu_trial_descriptions.csv"
         if f.is_file():
             return {(int(r["Subject"]), int(r["Trial #"])): r["Motion Description"] for r in _read_csv(f)}

@@ -182,7 +182,8 @@ class HumanCaptionPool:
 
     def sample(self, action: str, side: str, rng: np.random.Generator, n: int = 2) -> list[str]:
         pool = self.by_action.get(action, [])
-        other = {"left": "right", "right": "left"}.get(side)
+        from .actions import swap_side
+        other = swap_side(side) if side in ("left", "right") else None
         ok = [s for s in pool if not (other and re.search(rf"\b{other}\b", s))
               and not (side in ("", "both") and re.search(r"\b(left|right)\b", s))]
         if not ok:

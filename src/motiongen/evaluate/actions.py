@@ -21,7 +21,7 @@ would let a wrong motion pass (a wave whose legs walk fails: gestures must keep 
 The thresholds were chosen on the validation split of the corpus (``python benchmarks/actions.py --split val
 --real-only``), never on the test split; real clips of each action must pass their own rule at a high rate, and
 the benchmark prints that rate beside every model figure. ``action_of_caption`` derives (action, side) from a
-caption for corpora without a ``clips.csv`` label table.
+caption for corpora without a ``clips.csv`` label table (by :func:`motiongen.data.actions.classify_text`).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..data.actions import classify_text
 from ..skeleton import HUMANML3D, SkeletonSpec
 
 __all__ = ["RULES", "GESTURES", "check_action", "gesture_parts", "action_of_caption", "leg_speed", "drift", "heading_change",
@@ -363,33 +364,12 @@ def check_action(action: str, joints, side: str = "", spec: SkeletonSpec = HUMAN
 
 
 # ---- (action, side) from a caption ---------------------------------------------------------------------------
-_CAPTION_ACTIONS = [  # first match wins: the specific before the general
-    ("walk backwards", r"\b(walk|walks|walking|steps?|stepping|moves?|moving)\s+(back|backwards?)\b"),
-    ("call", r"\b(calls? someone|beckons?|waves? someone over)\b"),
-    ("guide", r"\b(guides?|points? the way|show someone the way)\b"),
-    ("respond", r"\b(responds?|answers?|reacts?)\b"),
-    ("raise hands", r"\b(raises?|raising|lifts?|lifting|puts?)\b[^.]*\b(hands?|arms?)\b"),
-    ("wave", r"\b(wav(e|es|ing))\b|\bgoodbye\b|\bbye\b"),
-    ("turn", r"\bturn(s|ing|ed)?\b"),
-    ("kick", r"\bkick"), ("punch", r"\bpunch"), ("bow", r"\bbow(s|ing|ed)?\b"), ("dance", r"\bdanc"),
-    ("slash", r"\b(slash|swings a blade)"), ("throw", r"\bthrow"), ("crawl", r"\bcrawl"),
-    ("lie down", r"\b(lies|lie|lying|lays?) down\b"), ("get up", r"\b(gets?|getting|stands?|standing) up\b"),
-    ("fall", r"\b(falls?|falling|fell)\b"), ("pick up", r"\bpick(s|ing)?\b[^.]*\bup\b"),
-    ("put down", r"\bput(s|ting)?\b[^.]*\bdown\b"), ("squat", r"\bsquat"), ("jump", r"\bjump"), ("hop", r"\bhop"),
-    ("sit", r"\bsit(s|ting)?\b|\bsat\b"),
-    ("dash", r"\b(dash(es)?|sprints?|sprint(ing)?)\b"), ("run", r"\b(run|runs|running|jogs?|jogging)\b"),
-    ("walk", r"\b(walk|walks|walking|steps? sideways|moves to the (left|right)|limp|limps|limping|strolls?|"
-             r"march(es)?)\b"),
-]
-_CAPTION_RES = [(a, re.compile(p, re.I)) for a, p in _CAPTION_ACTIONS]
-
-
 def action_of_caption(caption: str) -> tuple[str | None, str]:
-    """(action, side) a caption names, by the first matching pattern; (None, "") when none does."""
+    """(action, side) a caption names, as the rules name them: the action of the package's one caption classifier
+    (:func:`motiongen.data.actions.classify_text`) through :func:`normalise_action`, (None, side) when it names
+    none; the side is "both", else the first of "left"/"right" found, else ""."""
     c = caption.lower()
     side = "both" if re.search(r"\bboth\b", c) else ("left" if re.search(r"\bleft\b", c) else
                                                     ("right" if re.search(r"\bright\b", c) else ""))
-    for action, pat in _CAPTION_RES:
-        if pat.search(c):
-            return action, side
-    return None, side
+    action = classify_text(c)[0]
+    return (normalise_action(action) if action else None), side

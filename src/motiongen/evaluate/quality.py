@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..skeleton import HUMANML3D, SkeletonSpec
+from .actions import action_of_caption
 from .physical import physical_metrics
 
 __all__ = ["motion_quality", "spread", "is_locomotion", "LOCOMOTION_WORDS", "action_check"]
@@ -94,7 +95,8 @@ def _yaw_change(j: np.ndarray, spec: SkeletonSpec) -> float:
 
 
 def action_check(caption: str, joints: np.ndarray, spec: SkeletonSpec = HUMANML3D, fps: float = 20.0):
-    """A rule-based check that a motion does what its (original) caption says, or None when no rule applies:
+    """A rule-based check that a motion does what its (original) caption says, or None when no rule applies; the
+    action and side are the caption's by :func:`motiongen.evaluate.actions.action_of_caption`:
 
     * turns: the heading changes by more than 45 degrees in the named direction;
     * travelling (walk, run, jog, dash ...): the pelvis moves at more than 0.4 m/s on average;
@@ -103,18 +105,18 @@ def action_check(caption: str, joints: np.ndarray, spec: SkeletonSpec = HUMANML3
     It is a coarse proxy for semantics, independent of any learned evaluator (used for wording robustness)."""
     c = caption.lower()
     j = np.asarray(joints, dtype=np.float64)
-    side = "both" if "both" in c else ("left" if "left" in c else ("right" if "right" in c else None))
+    action, side = action_of_caption(c)
     head = spec.joint_index("head")
     wrists = {"left": [spec.joint_index("left_wrist")], "right": [spec.joint_index("right_wrist")]}
     wrists["both"] = wrists["left"] + wrists["right"]
     shoulders = {"left": [spec.joint_index("left_shoulder")], "right": [spec.joint_index("right_shoulder")]}
     shoulders["both"] = shoulders["left"] + shoulders["right"]
-    if re.search(r"\bturns?\b|\bturn\b", c) and side in ("left", "right"):
+    if action == "turn" and side in ("left", "right"):
         yaw = _yaw_change(j, spec)
         return bool(yaw > 45) if side == "left" else bool(yaw < -45)
-    if re.search(r"\b(raises|lifts|puts)\b", c) and "hand" in c and side:
+    if action == "raise hands" and side:
         return bool(all((j[:, w, 1] > j[:, head, 1]).any() for w in wrists[side]))
-    if re.search(r"\bwav", c) and side:
+    if action == "wave" and side:
         return bool(all(((j[:, w, 1] > j[:, s, 1]).mean() >= 0.2) for w, s in zip(wrists[side], shoulders[side])))
     if is_locomotion(c) and not re.search(r"\b(in place|on the spot)\b", c):
         root = j[:, 0, [0, 2]]

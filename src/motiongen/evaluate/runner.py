@@ -157,11 +157,9 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
     for mdir in model_dirs:
         pipe = MotionPipeline.from_pretrained(mdir, device=device)
         settings = configure_for_evaluation(pipe, sampling_filters, rigid_bones)
-        s_cfg = pipe.info.get("sampling", {}) if isinstance(pipe.info.get("sampling"), dict) else {}
-        settings = {"sampler": sampler or s_cfg.get("sampler", "ddim"), "steps": steps or s_cfg.get("steps", 50),
-                    "guidance_scale": float(guidance_scale if guidance_scale is not None
-                                            else s_cfg.get("guidance_scale", 2.5)),
-                    "guidance_schedule": s_cfg.get("guidance_schedule", "constant"), **settings,
+        # sampler, steps and guidance: what the pipeline ran (the model folder's recorded sampling unless
+        # overridden), read from the first motion's meta after generating, never re-derived here
+        settings = {"sampler": None, "steps": None, "guidance_scale": None, "guidance_schedule": None, **settings,
                     "seed": seed, "replications": replications, "split": split, "max_items": max_items}
         name = Path(mdir).name
         row = {k: [] for k in keys}
@@ -174,6 +172,11 @@ def evaluate_models(model_dirs: list[str], data: str, evaluator_dir: str, split:
         for r, items in enumerate(draws):
             motions = _generate(pipe, items, seed * 100_000 + r * 10_000, sampler, steps, batch_size, bar=bar,
                                 guidance_scale=guidance_scale)
+            if r == 0:
+                used = motions[0].meta
+                settings.update(sampler=used["sampler"], steps=used["steps"],
+                                guidance_scale=float(used["guidance"]["scale"]),
+                                guidance_schedule=used["guidance"]["schedule"])
             ge = _embed_generated(ev, motions, device)
             te = text_emb[r]
             top, mm = r_precision(te, ge)

@@ -90,7 +90,6 @@ def parse_asf(text: str, source: str = "<asf>") -> ASFSkeleton:
     root_order, root_axis = ["TX", "TY", "TZ", "RX", "RY", "RZ"], "XYZ"
     root_pos, root_ori = np.zeros(3), np.zeros(3)
     length_unit, degrees = 1.0, True
-    in_limits = False
     for i, raw in enumerate(lines, 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -98,7 +97,6 @@ def parse_asf(text: str, source: str = "<asf>") -> ASFSkeleton:
         toks = line.split()
         if toks[0].startswith(":"):
             section = toks[0][1:].lower()
-            in_limits = False
             continue
         key = toks[0].lower()
         if section == "units":
@@ -131,7 +129,6 @@ def parse_asf(text: str, source: str = "<asf>") -> ASFSkeleton:
                 bones[cur["name"]] = ASFBone(cur["name"], d / n if n > 0 else d, cur["length"], cur["axis"],
                                              cur["order"], cur["dof"])
                 cur = None
-                in_limits = False
             elif cur is None:
                 raise _fail(source, i, f"{toks[0]!r} outside a bone's begin/end")
             elif key == "name":
@@ -148,10 +145,7 @@ def parse_asf(text: str, source: str = "<asf>") -> ASFSkeleton:
                 bad = [d for d in cur["dof"] if d not in ("rx", "ry", "rz", "tx", "ty", "tz", "l")]
                 if bad:
                     raise _fail(source, i, f"bone {cur.get('name', '?')!r}: unknown dof {bad[0]!r}")
-            elif key == "limits":
-                in_limits = True
-            elif in_limits and toks[0].startswith("("):
-                pass
+            # other keys (limits and their "(min max)" lines, bodymass, cofmass) are not used
         elif section == "hierarchy":
             if key in ("begin", "end"):
                 continue

@@ -62,8 +62,8 @@ def _wxyz_to_rotation(q: np.ndarray, what: str, source: str) -> Rotation:
     return Rotation.from_quat(q[:, [1, 2, 3, 0]] / n[:, None])
 
 
-def parse_deepmimic(text: str, source: str = "<deepmimic>", offsets: dict | None = None) -> BVH:
-    """Parse a DeepMimic motion (JSON with ``Frames``); ``offsets`` overrides :data:`HUMANOID3D_OFFSETS`."""
+def parse_deepmimic(text: str, source: str = "<deepmimic>") -> BVH:
+    """Parse a DeepMimic motion (JSON with ``Frames``) of the humanoid3d character (:data:`HUMANOID3D_OFFSETS`)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
@@ -87,7 +87,7 @@ def parse_deepmimic(text: str, source: str = "<deepmimic>", offsets: dict | None
     if not len(dts):
         raise DeepMimicError(f"{source}: Frames: every frame duration (first value) is zero")
     frame_time = float(np.median(dts))
-    offs = dict(HUMANOID3D_OFFSETS, **(offsets or {}))
+    offs = HUMANOID3D_OFFSETS
     f = len(data)
     col = 4
     locals_: list[np.ndarray] = []
@@ -108,20 +108,7 @@ def parse_deepmimic(text: str, source: str = "<deepmimic>", offsets: dict | None
                frame_time, motion, source)
 
 
-def read_character_offsets(path: str) -> dict:
-    """Joint offsets from a DeepMimic character file (``humanoid3d.txt``; path or ``archive.zip::member``)."""
-    text, source = read_text(path)
-    try:
-        joints = json.loads(text)["Skeleton"]["Joints"]
-        return {j["Name"]: (float(j["AttachX"]), float(j["AttachY"]), float(j["AttachZ"])) for j in joints}
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise DeepMimicError(f"{source}: not a DeepMimic character file (expected Skeleton.Joints with "
-                             f"Name and AttachX/Y/Z)") from None
-
-
-def read_deepmimic(path: str | os.PathLike, character: str | None = None) -> BVH:
-    """Read a DeepMimic motion (path or ``archive.zip::member``); ``character`` optionally names the character
-    file whose offsets to use (default: the humanoid3d values)."""
+def read_deepmimic(path: str | os.PathLike) -> BVH:
+    """Read a DeepMimic motion (path or ``archive.zip::member``) of the humanoid3d character."""
     text, source = read_text(str(path))
-    offsets = read_character_offsets(character) if character else None
-    return parse_deepmimic(text, source, offsets)
+    return parse_deepmimic(text, source)

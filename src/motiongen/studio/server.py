@@ -28,6 +28,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import MAX_SEED
+
 __all__ = ["create_app", "Studio", "Limits"]
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -60,7 +62,6 @@ class ApiError(Exception):
 
 # ---- request bodies --------------------------------------------------------------------------------------------
 
-MAX_SEED = 2 ** 32 - 1
 # fields a request may not set: the LLM server and its key are the operator's (motiongen serve --llm-url/--llm-key)
 OPERATOR_FIELDS = {"llm_url": "the LLM server is the operator's setting (motiongen serve --llm-url); a request "
                               "cannot choose it",

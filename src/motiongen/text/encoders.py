@@ -240,7 +240,7 @@ class CLIPTextEncoder(TextEncoder):
             raise TextEncoderError(f"CLIP at '{path}': projection_dim {self.model.config.projection_dim} differs "
                                    f"from hidden_size {self.dim}; motiongen needs token and pooled features of one "
                                    "width (true of ViT-B/32 and ViT-L/14)")
-        self.path = str(path)
+        self.path = str(path.resolve())     # one identity (feature-store file) per folder, however named
 
     def spec(self) -> dict:
         s = super().spec()

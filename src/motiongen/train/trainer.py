@@ -49,7 +49,7 @@ from ..models.registry import build_denoiser
 from ..text.encoders import load_text_encoder
 
 __all__ = ["TrainConfig", "device_for_rank", "dist_backend_for", "ema_decay_at", "ema_update", "load_train_config",
-           "train", "TrainError"]
+           "train", "TrainError", "read_log", "LOG_COLUMNS"]
 
 
 class TrainError(ValueError):
@@ -147,6 +147,19 @@ def _toml_loads(text: str) -> dict:
             raise TrainError("TOML configs on Python 3.10 need the 'tomli' package (pip install tomli), or use "
                              "a JSON config") from e
     return tomllib.loads(text)
+
+
+#: the columns of a run's ``log.csv``, in order (its header)
+LOG_COLUMNS = ("step", "loss", "simple", "aux", "lr", "steps_per_s")
+
+
+def read_log(path: str | os.PathLike) -> list[dict[str, float]]:
+    """The rows of a run's ``log.csv`` (the run folder or the file), each ``{column: value}`` by its header."""
+    import csv
+    p = Path(path)
+    p = p / "log.csv" if p.is_dir() else p
+    with open(p, newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def ema_decay_at(decay: float, step: int) -> float:
@@ -504,7 +517,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_af
         if len(keep) != len(lines):
             atomic_write(log_path, lambda p: p.write_text("\n".join(keep) + "\n"))
     if is_main and not log_path.exists():
-        log_path.write_text("step,loss,simple,aux,lr,steps_per_s\n")
+        log_path.write_text(",".join(LOG_COLUMNS) + "\n")
     from tqdm.auto import tqdm
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not (progress and is_main), desc="training")
     model.train()
